@@ -1,0 +1,93 @@
+# mod_websession -- build, test, demo.
+#
+#   make            build .libs/mod_websession.so with apxs
+#   make test       install what is missing, build, run every test
+#   make demo       install what is missing, build, run a private Apache on PORT (8080)
+#   make unit       C unit tests under AddressSanitizer
+#   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
+#   make install    install the module and Debian's websession.load/.conf
+
+APXS      ?= apxs
+CC        ?= cc
+PORT      ?= 8080
+FUZZ_SECONDS ?= 60
+SMOKE_SECONDS ?= 10
+
+APR_CFLAGS := $(shell apr-1-config --cppflags --includes 2>/dev/null) \
+              $(shell apu-1-config --includes 2>/dev/null)
+APR_LIBS   := $(shell apr-1-config --link-ld 2>/dev/null) \
+              $(shell apu-1-config --link-ld 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror
+STD       := -std=c11 -D_GNU_SOURCE
+
+# Pure logic (no I/O): unit-tested and fuzzed on its own.
+PURE_SRCS := ws_codec.c msg_format.c session_table.c ws_handshake.c
+# Everything that makes the module.
+MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c relay.c
+HDRS      := $(wildcard *.h)
+
+BUILD     := build
+
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean
+
+all: .libs/mod_websession.so
+
+.libs/mod_websession.so: $(MOD_SRCS) $(HDRS)
+	$(APXS) -c -o mod_websession.la $(addprefix -Wc$(comma),$(STD) $(WARN)) \
+	    $(MOD_SRCS) -laprutil-1
+
+comma := ,
+
+deps:
+	tools/install-deps.sh
+
+# ---- C unit tests (AddressSanitizer + UndefinedBehaviorSanitizer) --------
+UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1
+
+$(BUILD)/test_%: tests/test_%.c tests/unit.h $(PURE_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(STD) $(WARN) $(SAN) -I. $(APR_CFLAGS) -o $@ $< $(PURE_SRCS) $(APR_LIBS)
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+# ---- fuzzing (libFuzzer) -------------------------------------------------
+FUZZERS   := $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(PURE_SRCS) $(HDRS) | $(BUILD)
+	clang $(STD) $(WARN) $(FUZZ_FLAGS) -I. $(APR_CFLAGS) -o $@ $< $(PURE_SRCS) $(APR_LIBS)
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n; \
+	    echo "== $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$n fuzz/seeds/$$n; done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(SMOKE_SECONDS)
+
+$(BUILD):
+	mkdir -p $@
+
+# ---- Apache::Test suite --------------------------------------------------
+apache-test: all
+	t/run-suite
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) fuzz-smoke
+	$(MAKE) apache-test
+
+demo: deps all
+	PORT=$(PORT) demo/run
+
+install: all
+	$(APXS) -i -n websession mod_websession.la
+	install -m 644 debian/websession.load $(DESTDIR)/etc/apache2/mods-available/websession.load
+	install -m 644 websession.conf $(DESTDIR)/etc/apache2/mods-available/websession.conf
+
+clean:
+	rm -rf $(BUILD) .libs *.la *.lo *.o *.slo
+	-[ -f t/TEST ] && t/TEST -clean >/dev/null 2>&1 || true

@@ -1,0 +1,96 @@
+/* session_table.h -- the server-wide table of live sessions, in shared memory.
+ *
+ * Contract:
+ *  - The table lives in one block of memory that every process maps (httpd
+ *    children, the spawner, keepers).  It depends on APR only (atomics, time)
+ *    and does no I/O, so it is unit-tested on ordinary memory.
+ *  - No lock: each slot's state word changes only by compare-and-swap, and
+ *    its other fields are written only by the slot's owner while the state
+ *    says so.  Capacity is fixed when the block is formatted.
+ *  - A slot carries a generation that increases on every reuse, so a stale
+ *    (slot, generation) pair never touches a newer session.
+ *  - Lookups compare the secret and the binding in constant time over every
+ *    slot, and a wrong binding is reported exactly like an unknown secret.
+ */
+#ifndef SESSION_TABLE_H
+#define SESSION_TABLE_H
+
+#include <apr.h>
+#include <apr_time.h>
+#include <sys/types.h>
+
+#define WS_SECRET_LEN  24   /* 192 bits from the CSPRNG */
+#define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script", computed by the caller */
+#define WS_PUBID_LEN   8    /* public identifier, also random */
+
+typedef enum {
+    WS_SLOT_FREE = 0,
+    WS_SLOT_RESERVED,   /* a worker is starting a session in it */
+    WS_SLOT_LIVE,       /* a keeper runs it */
+    WS_SLOT_CLOSING     /* the keeper is ending it; no new attaches */
+} ws_slot_state;
+
+typedef struct ws_table ws_table;
+
+typedef struct {
+    unsigned slot;
+    apr_uint32_t gen;
+    ws_slot_state state;
+    pid_t keeper_pid;
+    unsigned char pubid[WS_PUBID_LEN];
+    apr_time_t created;
+    apr_time_t attached;        /* last attach, 0 if never */
+    apr_time_t detached;        /* since when no client is attached, 0 if attached */
+    apr_uint32_t attaches;      /* number of attaches so far */
+} ws_slot_info;
+
+/* Bytes needed for a table of `capacity` slots. */
+apr_size_t ws_table_size(unsigned capacity);
+/* Format fresh memory (all slots free). */
+ws_table *ws_table_format(void *mem, unsigned capacity);
+/* Use memory that ws_table_format already formatted (after fork or a
+ * graceful restart); NULL if mem does not hold a table. */
+ws_table *ws_table_attach(void *mem);
+unsigned ws_table_capacity(const ws_table *t);
+/* Slots not free. */
+unsigned ws_table_count(const ws_table *t);
+
+/* Take a free slot for a new session, or one RESERVED for longer than
+ * stale_after (its worker died).  Returns APR_SUCCESS and the slot and
+ * generation, or APR_ENOSPC when every slot is in use. */
+apr_status_t ws_table_reserve(ws_table *t, const unsigned char secret[WS_SECRET_LEN],
+                              const unsigned char bind[WS_BIND_LEN],
+                              const unsigned char pubid[WS_PUBID_LEN],
+                              apr_time_t now, apr_interval_time_t stale_after,
+                              unsigned *slot, apr_uint32_t *gen);
+
+/* RESERVED -> LIVE with the keeper's pid.  APR_EINVAL if (slot, gen) is not
+ * the reservation. */
+apr_status_t ws_table_go_live(ws_table *t, unsigned slot, apr_uint32_t gen,
+                              pid_t keeper_pid);
+
+/* Find the LIVE session with this secret and binding.  APR_SUCCESS fills
+ * info; APR_NOTFOUND for an unknown secret and for a known secret with
+ * another binding alike.  Takes the same time whatever matches. */
+apr_status_t ws_table_lookup(const ws_table *t, const unsigned char secret[WS_SECRET_LEN],
+                             const unsigned char bind[WS_BIND_LEN],
+                             ws_slot_info *info);
+
+/* Snapshot of one slot by index (for status and cleanup); APR_NOTFOUND if free. */
+apr_status_t ws_table_get(const ws_table *t, unsigned slot, ws_slot_info *info);
+
+/* Keeper bookkeeping on (slot, gen); ignored when the pair is stale. */
+void ws_table_mark_attached(ws_table *t, unsigned slot, apr_uint32_t gen, apr_time_t now);
+void ws_table_mark_detached(ws_table *t, unsigned slot, apr_uint32_t gen, apr_time_t now);
+void ws_table_mark_closing(ws_table *t, unsigned slot, apr_uint32_t gen);
+
+/* Free the slot if (slot, gen) still names it; the secret is wiped. */
+void ws_table_release(ws_table *t, unsigned slot, apr_uint32_t gen);
+/* Free every slot whose keeper is pid (the spawner reaping a crashed keeper).
+ * Returns how many were freed. */
+unsigned ws_table_release_pid(ws_table *t, pid_t pid);
+
+/* Constant-time comparison, exported for the module's other checks. */
+int ws_ct_equal(const unsigned char *a, const unsigned char *b, apr_size_t n);
+
+#endif /* SESSION_TABLE_H */

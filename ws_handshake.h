@@ -1,0 +1,61 @@
+/* ws_handshake.h -- the WebSocket opening handshake and session ids, no I/O.
+ *
+ * Contract:
+ *  - ws_hs_check() decides what an HTTP request asks for, from the header
+ *    values as received (NULL when absent).  Header lists are parsed as
+ *    RFC 9110 token lists: comma-separated, optional whitespace, tokens
+ *    compared case-insensitively, empty elements ignored.
+ *  - It never allocates; results are enums the handler maps to responses.
+ *  - Session ids are WS_SECRET_LEN random bytes written as unpadded
+ *    base64url (32 characters); decoding accepts exactly that form.
+ */
+#ifndef WS_HANDSHAKE_H
+#define WS_HANDSHAKE_H
+
+#include <stddef.h>
+#include "session_table.h"
+
+typedef struct {
+    const char *method;         /* "GET" expected */
+    int http11;                 /* request is HTTP/1.1 or later */
+    const char *upgrade;        /* Upgrade */
+    const char *connection;     /* Connection */
+    const char *version;        /* Sec-WebSocket-Version */
+    const char *key;            /* Sec-WebSocket-Key */
+} ws_hs_request;
+
+typedef enum {
+    WS_HS_OK = 0,          /* a valid version 13 upgrade */
+    WS_HS_NOT_WEBSOCKET,   /* no "websocket" in Upgrade: a plain request */
+    WS_HS_BAD_METHOD,      /* upgrade asked with a method other than GET */
+    WS_HS_BAD_PROTOCOL,    /* upgrade over HTTP/1.0 */
+    WS_HS_NO_CONNECTION,   /* Connection lacks the "upgrade" token */
+    WS_HS_BAD_VERSION,     /* Sec-WebSocket-Version missing or not 13 */
+    WS_HS_BAD_KEY          /* Sec-WebSocket-Key missing or not 16 bytes in base64 */
+} ws_hs_result;
+
+ws_hs_result ws_hs_check(const ws_hs_request *rq);
+/* Short human text for a result, for logs and error bodies. */
+const char *ws_hs_result_text(ws_hs_result res);
+
+/* 1 if the comma-separated list contains token (case-insensitive). */
+int ws_hs_has_token(const char *list, const char *token);
+
+#define WS_ACCEPT_LEN 28
+/* Sec-WebSocket-Accept for key: base64(SHA-1(key + RFC 6455 GUID)). */
+void ws_hs_accept(const char *key, char out[WS_ACCEPT_LEN + 1]);
+
+/* 1 if the Origin header value names the same scheme, host and port as the
+ * request (host_header is the Host header, tls tells the scheme; default
+ * ports 80/443 may be omitted on either side).  "null" is never same-origin. */
+int ws_hs_same_origin(const char *origin, const char *host_header, int tls);
+
+#define WS_ID_LEN 32   /* base64url of WS_SECRET_LEN bytes, no padding */
+void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], char out[WS_ID_LEN + 1]);
+/* 1 and the bytes when s is exactly WS_ID_LEN base64url characters. */
+int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN]);
+
+/* Public fingerprint for logs and WEBSESSION_ID: hex of the public id. */
+void ws_pubid_hex(const unsigned char pubid[WS_PUBID_LEN], char out[2 * WS_PUBID_LEN + 1]);
+
+#endif /* WS_HANDSHAKE_H */
