@@ -1,0 +1,77 @@
+#!/bin/sh
+# Install the Debian packages needed to build mod_websession and run every test.
+#
+# Idempotent and fast: asks dpkg first and only runs apt-get (update + install)
+# when something is missing. Safe without a tty (CI): never prompts.
+# Exits non-zero with a clear message when something is missing and we are
+# not root, or when apt-get fails.
+set -eu
+
+PACKAGES="
+build-essential
+apache2
+apache2-dev
+libapr1-dev
+libaprutil1-dev
+libapache2-mod-perl2
+libwww-perl
+libprotocol-websocket-perl
+python3
+python3-websockets
+clang
+libclang-rt-14-dev
+llvm
+valgrind
+openssl
+curl
+procps
+psmisc
+perl
+websocketd
+nodejs
+node-ws
+"
+
+missing=""
+for p in $PACKAGES; do
+    # "install ok installed" is the only status that means usable.
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in
+        "install ok installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all $(echo $PACKAGES | wc -w) packages present"
+    exit 0
+fi
+
+echo "install-deps: missing:$missing"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: ERROR: not root; install these packages first, e.g.:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+APT_OPTS="-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+
+echo "install-deps: apt-get update"
+apt-get update -q </dev/null
+echo "install-deps: apt-get install$missing"
+# shellcheck disable=SC2086
+apt-get install $APT_OPTS $missing </dev/null
+
+# Verify, so a silently skipped package fails here and not in a test.
+still=""
+for p in $missing; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "install ok installed" ] || still="$still $p"
+done
+if [ -n "$still" ]; then
+    echo "install-deps: ERROR: still missing after apt-get:$still" >&2
+    exit 1
+fi
+echo "install-deps: installed:$missing"
