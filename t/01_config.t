@@ -38,9 +38,11 @@ my @bad = (
     [ 'WebSessionOrigin ftp//x',
       "<Location /x>\n  WebSessionOrigin ftp//x\n</Location>",
       [ qr/WebSessionOrigin/, qr/\bsame\b/, qr/\bany\b/ ] ],
+    # With TAKE1, httpd core itself refuses "" ("WebSessionCommand takes
+    # one argument, <help string>"), so the help string is the message.
     [ 'WebSessionCommand ""',
       "<Location /x>\n  WebSession On\n  WebSessionCommand \"\"\n</Location>",
-      [ qr/WebSessionCommand/, qr/empty|missing|must|require/i ] ],
+      [ qr/WebSessionCommand/, qr/empty|missing|must|require|argument|command/i ] ],
 );
 
 my $good = <<'EOF_GOOD';
