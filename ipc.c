@@ -1,0 +1,234 @@
+/* ipc.c -- abstract Unix sockets and descriptor passing for mod_websession. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc.h"
+
+void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix)
+{
+    snprintf(out, IPC_NAME_MAX, "%s/spawner", prefix);
+}
+
+void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+                     unsigned slot, uint32_t gen)
+{
+    snprintf(out, IPC_NAME_MAX, "%s/k%u.%u", prefix, slot, (unsigned)gen);
+}
+
+/* Abstract address: a leading NUL, then the name, not NUL-terminated. */
+static socklen_t make_addr(struct sockaddr_un *sa, const char *name)
+{
+    size_t n = strlen(name);
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (n > sizeof(sa->sun_path) - 1) {
+        n = sizeof(sa->sun_path) - 1;
+    }
+    memcpy(sa->sun_path + 1, name, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+int ipc_listen(const char *name, int backlog)
+{
+    struct sockaddr_un sa;
+    socklen_t len = make_addr(&sa, name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, backlog) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+void ipc_set_timeouts(int fd, int timeout_ms)
+{
+    struct timeval tv;
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int ipc_connect(const char *name, int timeout_ms)
+{
+    struct sockaddr_un sa;
+    socklen_t len = make_addr(&sa, name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    ipc_set_timeouts(fd, timeout_ms);
+    while (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    return fd;
+}
+
+int ipc_peer_allowed(int fd, uid_t uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.uid == uid || cred.uid == 0;
+}
+
+int ipc_write_full(int fd, const void *buf, size_t len, int pass_fd)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        struct msghdr msg;
+        struct iovec iov;
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        ssize_t n;
+
+        memset(&msg, 0, sizeof(msg));
+        iov.iov_base = (void *)p;
+        iov.iov_len = len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        if (pass_fd >= 0) {
+            struct cmsghdr *cm;
+
+            memset(&ctl, 0, sizeof(ctl));
+            msg.msg_control = ctl.buf;
+            msg.msg_controllen = sizeof(ctl.buf);
+            cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        }
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        pass_fd = -1;           /* the descriptor went with the first byte */
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ipc_read_full(int fd, void *buf, size_t len, int *got_fd)
+{
+    char *p = buf;
+
+    if (got_fd) {
+        *got_fd = -1;
+    }
+    while (len > 0) {
+        struct msghdr msg;
+        struct iovec iov;
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct cmsghdr *cm;
+        ssize_t n;
+
+        memset(&msg, 0, sizeof(msg));
+        iov.iov_base = p;
+        iov.iov_len = len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof(ctl.buf);
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                int passed;
+
+                memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+                if (got_fd && *got_fd < 0) {
+                    *got_fd = passed;
+                }
+                else {
+                    close(passed);      /* unexpected: do not leak it */
+                }
+            }
+        }
+        if (n == 0) {
+            errno = ECONNRESET;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_fd)
+{
+    ipc_header h;
+    char stackbuf[512];
+
+    h.magic = IPC_MAGIC;
+    h.kind = kind;
+    h.len = (uint32_t)len;
+    if (sizeof(h) + len <= sizeof(stackbuf)) {
+        memcpy(stackbuf, &h, sizeof(h));
+        if (len) {
+            memcpy(stackbuf + sizeof(h), body, len);
+        }
+        return ipc_write_full(fd, stackbuf, sizeof(h) + len, pass_fd);
+    }
+    if (ipc_write_full(fd, &h, sizeof(h), pass_fd) < 0) {
+        return -1;
+    }
+    return ipc_write_full(fd, body, len, -1);
+}
+
+int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd)
+{
+    ipc_header h;
+
+    if (ipc_read_full(fd, &h, sizeof(h), got_fd) < 0) {
+        return -1;
+    }
+    if (h.magic != IPC_MAGIC || h.kind != kind) {
+        if (got_fd && *got_fd >= 0) {
+            close(*got_fd);
+            *got_fd = -1;
+        }
+        errno = EPROTO;
+        return -1;
+    }
+    *len = h.len;
+    return 0;
+}

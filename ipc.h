@@ -1,0 +1,102 @@
+/* ipc.h -- messages between httpd workers, the spawner and keepers.
+ *
+ * Contract:
+ *  - Every endpoint is a Linux abstract Unix stream socket named
+ *    "<prefix>/spawner" or "<prefix>/k<slot>.<gen>", where prefix is fixed
+ *    per server instance.  No file system path: no length limit from deep
+ *    ServerRoots, nothing left behind.  Abstract sockets have no file mode,
+ *    so every accepting side checks the peer's uid (ipc_peer_allowed).
+ *  - A conversation is:  worker -> spawn request (new session) or attach
+ *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
+ *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
+ *  - All integers are host order: both ends are the same machine and build.
+ *  - ipc_write_full / ipc_read_full retry on EINTR and partial transfers and
+ *    fail with errno set; reads time out per the socket's SO_RCVTIMEO.
+ */
+#ifndef WS_IPC_H
+#define WS_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "session_table.h"
+
+#define IPC_MAGIC       0x57535331u    /* "WSS1" */
+#define IPC_NAME_MAX    96
+
+enum {
+    IPC_SPAWN = 1,      /* worker -> spawner/keeper: start a session */
+    IPC_HELLO = 2,      /* worker -> keeper: may I attach? */
+    IPC_REPLY = 3,      /* keeper -> worker */
+    IPC_ATTACH = 4      /* worker -> keeper: here is the client */
+};
+
+enum {
+    IPC_OK = 0,
+    IPC_ERR_EXEC,       /* the script could not be started */
+    IPC_ERR_CLOSING,    /* the session is ending */
+    IPC_ERR_INTERNAL
+};
+
+#define IPC_ATTACH_FD     1u   /* the client socket travels with the header */
+#define IPC_ATTACH_RELAY  2u   /* this Unix connection carries the byte stream */
+
+typedef struct {
+    uint32_t magic;
+    uint32_t kind;
+    uint32_t len;       /* bytes that follow this header */
+} ipc_header;
+
+/* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
+ * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
+typedef struct {
+    uint32_t slot;
+    uint32_t gen;
+    uint32_t mode;               /* MSG_LINES or MSG_FRAMED */
+    uint32_t max_message;
+    uint32_t buffer;             /* per-direction bound, bytes */
+    uint32_t resume_timeout_ms;
+    uint32_t nargv;
+    uint32_t nenv;
+    uint32_t strings_len;
+    unsigned char pubid[WS_PUBID_LEN];
+} ipc_spawn;
+
+typedef struct {
+    uint32_t status;             /* IPC_OK or IPC_ERR_* */
+    int32_t keeper_pid;
+    char message[120];           /* NUL-terminated detail for the log */
+} ipc_reply;
+
+typedef struct {
+    uint32_t flags;              /* IPC_ATTACH_FD or IPC_ATTACH_RELAY */
+    uint32_t preread_len;        /* client bytes that follow */
+} ipc_attach;
+
+/* Abstract socket name "<prefix>/spawner" or "<prefix>/k<slot>.<gen>". */
+void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix);
+void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+                     unsigned slot, uint32_t gen);
+
+/* Listening socket (close-on-exec); -1 with errno on failure. */
+int ipc_listen(const char *name, int backlog);
+/* Connected socket (close-on-exec) with send/receive timeouts; -1 on failure. */
+int ipc_connect(const char *name, int timeout_ms);
+void ipc_set_timeouts(int fd, int timeout_ms);
+
+/* 1 if the peer of a connected Unix socket runs as uid or as root. */
+int ipc_peer_allowed(int fd, uid_t uid);
+
+/* Write len bytes; if pass_fd >= 0 it travels (SCM_RIGHTS) with the first
+ * byte.  0 on success, -1 with errno. */
+int ipc_write_full(int fd, const void *buf, size_t len, int pass_fd);
+/* Read exactly len bytes; if got_fd is not NULL a descriptor that arrives
+ * is stored there (else -1).  0 on success, -1 with errno (ECONNRESET on EOF). */
+int ipc_read_full(int fd, void *buf, size_t len, int *got_fd);
+
+/* Send a header plus body in one write. */
+int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_fd);
+/* Read a header, check its magic and kind, and return its body length. */
+int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd);
+
+#endif /* WS_IPC_H */

@@ -1,0 +1,1025 @@
+/* keeper.c -- the per-session process: script pipes, WebSocket codec,
+ * bounded buffers, attach handling and the end of a session. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "apr_time.h"
+
+#include "ipc.h"
+#include "keeper.h"
+#include "msg_format.h"
+#include "ws_codec.h"
+#include "ws_handshake.h"
+
+APLOG_USE_MODULE(websession);
+
+#define READ_CHUNK      65536
+#define SPAWN_MAX_BODY  (1024 * 1024)
+#define LINGER_SECONDS  1
+#define ATTACH_TIMEOUT_MS 3000
+
+/* A byte queue: data[off..len) is pending. */
+typedef struct {
+    unsigned char *data;
+    size_t off, len, cap;
+} kbuf;
+
+typedef struct {
+    const keeper_env *env;
+    ipc_spawn cfg;
+    char fp[2 * WS_PUBID_LEN + 1];
+    apr_interval_time_t resume_timeout;
+    int listen_fd;
+
+    /* script */
+    pid_t script_pid;
+    int sin, sout, serr;
+    msg_reader *reader;
+    int reaped;
+    int wait_status;
+    int stdout_eof;
+    char errline[2048];
+    size_t errlen;
+
+    /* client */
+    int cfd;
+    int relay;
+    ws_parser *parser;
+    int input_done;             /* no more frames are read from this client */
+    int close_queued;           /* our close frame is in to_client */
+    int lingering;              /* close flushed, write side shut, draining */
+    apr_time_t linger_until;
+    apr_time_t detached_since;
+    kbuf to_client;
+    size_t frame_done, frame_left;  /* of the frame at to_client.off */
+    kbuf to_script;
+
+    /* the end */
+    int over;                   /* no client will be served any more */
+    int stopping;               /* httpd is going away */
+    int finish_noted;           /* the script's end was reported */
+    int end_phase;              /* 0 none, 1 EOF sent, 2 TERM sent, 3 KILL sent */
+    apr_time_t end_deadline;
+    int life_fd;                /* lifeline, -1 once it reported EOF */
+} keeper;
+
+static int sig_pipe[2] = { -1, -1 };
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void kbuf_append(kbuf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        if (b->off > 0) {
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->len + n > b->cap) {
+            size_t cap = b->cap ? b->cap : 4096;
+            while (cap < b->len + n) {
+                cap *= 2;
+            }
+            b->data = realloc(b->data, cap);
+            if (!b->data) {
+                abort();        /* bounded by the buffer limits: cannot happen sanely */
+            }
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static size_t kbuf_pending(const kbuf *b)
+{
+    return b->len - b->off;
+}
+
+static void kbuf_consumed(kbuf *b, size_t n)
+{
+    b->off += n;
+    if (b->off == b->len) {
+        b->off = b->len = 0;
+    }
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl >= 0) {
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    }
+}
+
+static void on_signal(int sig)
+{
+    int e = errno;
+    unsigned char c = (unsigned char)sig;
+
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* the pipe is full: a wake-up is already pending */
+    }
+    errno = e;
+}
+
+unsigned keeper_exit_code(int st, char *reason, size_t reason_len)
+{
+    if (WIFEXITED(st)) {
+        snprintf(reason, reason_len, "script exited with status %d", WEXITSTATUS(st));
+        return WEXITSTATUS(st) == 0 ? WS_CLOSE_NORMAL : 4000u + WEXITSTATUS(st);
+    }
+    if (WIFSIGNALED(st)) {
+        snprintf(reason, reason_len, "script killed by signal %d", WTERMSIG(st));
+        return 4200u + (unsigned)WTERMSIG(st);
+    }
+    snprintf(reason, reason_len, "script ended");
+    return WS_CLOSE_INTERNAL;
+}
+
+/* ---- frames to the client --------------------------------------------- */
+
+static size_t frame_len_at(const unsigned char *p)
+{
+    size_t n = p[1] & 0x7f;
+
+    if (n < 126) {
+        return 2 + n;
+    }
+    if (n == 126) {
+        return 4 + (((size_t)p[2] << 8) | p[3]);
+    }
+    n = 0;
+    for (int i = 2; i < 10; i++) {
+        n = (n << 8) | p[i];
+    }
+    return 10 + n;
+}
+
+static void queue_frame(keeper *k, int opcode, const void *data, size_t len)
+{
+    unsigned char hdr[WS_MAX_HEADER];
+    size_t h = ws_frame_header(hdr, 1, opcode, len, NULL);
+
+    kbuf_append(&k->to_client, hdr, h);
+    if (len) {
+        kbuf_append(&k->to_client, data, len);
+    }
+}
+
+static void queue_close(keeper *k, unsigned code, const char *reason)
+{
+    unsigned char pl[WS_MAX_CONTROL];
+    size_t n = 0;
+
+    if (k->close_queued) {
+        return;
+    }
+    if (code != WS_CLOSE_NO_STATUS) {
+        n = ws_close_payload(pl, code, reason);
+    }
+    queue_frame(k, WS_OP_CLOSE, pl, n);
+    k->close_queued = 1;
+    k->input_done = 1;
+}
+
+/* After a detach, a frame written only in part is sent again whole. */
+static void rewind_partial_frame(keeper *k)
+{
+    if (k->frame_done && k->frame_left) {
+        k->to_client.off -= k->frame_done;
+        k->frame_left += k->frame_done;
+        k->frame_done = 0;
+    }
+}
+
+/* ---- the end of a session --------------------------------------------- */
+
+static void begin_end(keeper *k, const char *why)
+{
+    if (k->over) {
+        return;
+    }
+    k->over = 1;
+    k->end_deadline = apr_time_now() + apr_time_from_sec(KEEPER_TERM_GRACE);
+    ws_table_mark_closing(k->env->table, k->cfg.slot, k->cfg.gen);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                 "WS02001: [%s] session ending: %s", k->fp, why);
+}
+
+static void signal_script(keeper *k, int sig)
+{
+    if (k->script_pid > 0) {
+        kill(-k->script_pid, sig);      /* the whole process group */
+        kill(k->script_pid, sig);
+    }
+}
+
+/* Drive EOF -> SIGTERM -> SIGKILL once the session is over. */
+static void advance_end(keeper *k, apr_time_t now)
+{
+    apr_interval_time_t grace = apr_time_from_sec(k->stopping ? KEEPER_STOP_GRACE
+                                                              : KEEPER_TERM_GRACE);
+
+    if (!k->over || k->reaped) {
+        return;
+    }
+    if (k->end_phase == 0) {
+        /* Messages the client sent before leaving still reach the script,
+         * unless it does not read them within the grace period. */
+        if (kbuf_pending(&k->to_script) && !k->stopping && k->sin >= 0
+            && now < k->end_deadline) {
+            return;
+        }
+        if (k->sin >= 0) {
+            close(k->sin);
+            k->sin = -1;
+        }
+        k->end_phase = 1;
+        k->end_deadline = now + grace;
+    }
+    else if (now >= k->end_deadline && k->end_phase == 1) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02002: [%s] script still running after EOF, sending SIGTERM", k->fp);
+        signal_script(k, SIGTERM);
+        k->end_phase = 2;
+        k->end_deadline = now + grace;
+    }
+    else if (now >= k->end_deadline && k->end_phase == 2) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, k->env->s,
+                     "WS02003: [%s] script ignored SIGTERM, sending SIGKILL", k->fp);
+        signal_script(k, SIGKILL);
+        k->end_phase = 3;
+        k->end_deadline = now + grace;
+    }
+}
+
+/* ---- the client connection -------------------------------------------- */
+
+static void client_drop(keeper *k, const char *why)
+{
+    if (k->cfd < 0) {
+        return;
+    }
+    close(k->cfd);
+    k->cfd = -1;
+    k->lingering = 0;
+    rewind_partial_frame(k);
+    if (k->close_queued && kbuf_pending(&k->to_client) == 0) {
+        /* The close handshake is complete: nobody is coming back. */
+        begin_end(k, "connection closed");
+    }
+    if (!k->over) {
+        k->detached_since = apr_time_now();
+        ws_table_mark_detached(k->env->table, k->cfg.slot, k->cfg.gen, k->detached_since);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02010: [%s] client detached (%s); waiting up to %" APR_TIME_T_FMT
+                     " s for it to return", k->fp, why,
+                     apr_time_sec(k->resume_timeout));
+    }
+}
+
+static void client_feed(keeper *k, const unsigned char *p, size_t n)
+{
+    while (!k->input_done) {
+        ws_event ev;
+        size_t used = 0;
+        ws_event_type t = ws_parser_feed(k->parser, p, n, &used, &ev);
+
+        p += used;
+        n -= used;
+        switch (t) {
+        case WS_EV_NEED_MORE:
+            return;
+        case WS_EV_MESSAGE:
+            if (k->cfg.mode == MSG_LINES && ev.binary) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                             "WS02011: [%s] binary message refused in lines mode", k->fp);
+                queue_close(k, WS_CLOSE_UNSUPPORTED,
+                            "binary messages need WebSessionMessages framed");
+                begin_end(k, "client sent a binary message in lines mode");
+                return;
+            }
+            else {
+                char hdr[MSG_MAX_HEADER];
+                size_t h = msg_encode_header(k->cfg.mode, ev.binary, ev.len, hdr);
+
+                kbuf_append(&k->to_script, hdr, h);
+                kbuf_append(&k->to_script, ev.data, ev.len);
+                kbuf_append(&k->to_script, MSG_TRAILER, 1);
+            }
+            break;
+        case WS_EV_PING:
+            queue_frame(k, WS_OP_PONG, ev.data, ev.len);
+            break;
+        case WS_EV_PONG:
+            break;
+        case WS_EV_CLOSE:
+            queue_close(k, ev.code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NO_STATUS : ev.code, "");
+            begin_end(k, "client closed the session");
+            return;
+        case WS_EV_ERROR:
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                         "WS02012: [%s] client protocol error, closing with %u: %s",
+                         k->fp, ev.code, ev.reason);
+            queue_close(k, ev.code, ev.reason);
+            begin_end(k, "client protocol error");
+            return;
+        }
+    }
+}
+
+static void client_attach(keeper *k, int fd, int relay,
+                          const unsigned char *pre, size_t n)
+{
+    int one = 1;
+
+    if (k->cfd >= 0) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02013: [%s] new attach evicts the previous connection", k->fp);
+        close(k->cfd);
+        k->cfd = -1;
+        rewind_partial_frame(k);
+    }
+    set_nonblock(fd);
+    if (!relay) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    k->cfd = fd;
+    k->relay = relay;
+    k->lingering = 0;
+    k->input_done = k->close_queued;
+    ws_parser_destroy(k->parser);
+    k->parser = ws_parser_create(k->cfg.max_message, 1);
+    k->detached_since = 0;
+    ws_table_mark_attached(k->env->table, k->cfg.slot, k->cfg.gen, apr_time_now());
+    if (n) {
+        client_feed(k, pre, n);
+    }
+}
+
+/* Receive IPC_ATTACH on fd and take the client it carries. */
+static int receive_attach(keeper *k, int fd)
+{
+    uint32_t len;
+    int passed = -1;
+    ipc_attach a;
+    unsigned char *pre = NULL;
+
+    if (ipc_recv_header(fd, IPC_ATTACH, &len, &passed) < 0 || len < sizeof(a)
+        || ipc_read_full(fd, &a, sizeof(a), passed < 0 ? &passed : NULL) < 0
+        || len != sizeof(a) + a.preread_len || a.preread_len > READ_CHUNK) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
+                     "WS02014: [%s] bad attach request from httpd", k->fp);
+        goto fail;
+    }
+    if (a.preread_len) {
+        pre = malloc(a.preread_len);
+        if (!pre || ipc_read_full(fd, pre, a.preread_len, NULL) < 0) {
+            goto fail;
+        }
+    }
+    if (a.flags == IPC_ATTACH_FD && passed >= 0) {
+        close(fd);
+        client_attach(k, passed, 0, pre, a.preread_len);
+    }
+    else if (a.flags == IPC_ATTACH_RELAY && passed < 0) {
+        ipc_set_timeouts(fd, 0);
+        client_attach(k, fd, 1, pre, a.preread_len);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02015: [%s] attach request with flags %u is inconsistent",
+                     k->fp, a.flags);
+        goto fail;
+    }
+    free(pre);
+    return 0;
+fail:
+    free(pre);
+    if (passed >= 0) {
+        close(passed);
+    }
+    close(fd);
+    return -1;
+}
+
+static void send_reply(int fd, uint32_t status, const char *msg)
+{
+    ipc_reply r;
+
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    r.keeper_pid = (int32_t)getpid();
+    snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
+    ipc_send_msg(fd, IPC_REPLY, &r, sizeof(r), -1);
+}
+
+/* A worker connected to our socket to resume the session. */
+static void accept_attach(keeper *k)
+{
+    uint32_t len;
+    int fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        return;
+    }
+    if (!ipc_peer_allowed(fd, k->env->uid)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02016: [%s] refused an attach from a process of another user", k->fp);
+        close(fd);
+        return;
+    }
+    ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);
+    if (ipc_recv_header(fd, IPC_HELLO, &len, NULL) < 0 || len != 0) {
+        close(fd);
+        return;
+    }
+    if (k->over) {
+        send_reply(fd, IPC_ERR_CLOSING, "session is ending");
+        close(fd);
+        return;
+    }
+    send_reply(fd, IPC_OK, "");
+    receive_attach(k, fd);
+}
+
+/* ---- the script ------------------------------------------------------- */
+
+static void script_stdout(keeper *k, const unsigned char *p, size_t n, int eof)
+{
+    msg_event ev;
+
+    for (;;) {
+        size_t used = 0;
+        msg_event_type t;
+
+        if (n > 0) {
+            t = msg_reader_feed(k->reader, p, n, &used, &ev);
+            p += used;
+            n -= used;
+        }
+        else if (eof) {
+            t = msg_reader_finish(k->reader, &ev);
+            eof = 0;
+        }
+        else {
+            return;
+        }
+        if (t == MSG_EV_MESSAGE) {
+            int binary = ev.binary;
+
+            if (!binary && !ws_utf8_valid(ev.data, ev.len)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                             "WS02020: [%s] script wrote a text message that is not UTF-8;"
+                             " sent as binary", k->fp);
+                binary = 1;
+            }
+            queue_frame(k, binary ? WS_OP_BINARY : WS_OP_TEXT, ev.data, ev.len);
+        }
+        else if (t == MSG_EV_ERROR) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                         "WS02021: [%s] bad output from the script: %s", k->fp, ev.reason);
+            queue_close(k, WS_CLOSE_INTERNAL, ev.reason);
+            begin_end(k, "script output could not be parsed");
+            k->stdout_eof = 1;
+            return;
+        }
+    }
+}
+
+static void log_stderr_lines(keeper *k, int flush)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < k->errlen; i++) {
+        if (k->errline[i] == '\n') {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                         "WS02022: [%s] script stderr: %.*s", k->fp,
+                         (int)(i - start), k->errline + start);
+            start = i + 1;
+        }
+    }
+    if (start == 0 && (flush || k->errlen == sizeof(k->errline)) && k->errlen) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                     "WS02022: [%s] script stderr: %.*s", k->fp,
+                     (int)k->errlen, k->errline);
+        start = k->errlen;
+    }
+    memmove(k->errline, k->errline + start, k->errlen - start);
+    k->errlen -= start;
+}
+
+static void read_stderr(keeper *k)
+{
+    ssize_t n = read(k->serr, k->errline + k->errlen, sizeof(k->errline) - k->errlen);
+
+    if (n > 0) {
+        k->errlen += (size_t)n;
+        log_stderr_lines(k, 0);
+    }
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        log_stderr_lines(k, 1);
+        close(k->serr);
+        k->serr = -1;
+    }
+}
+
+/* Returns 1 after reading data, 0 at EOF, -1 when nothing is there yet. */
+static int read_stdout(keeper *k)
+{
+    unsigned char buf[READ_CHUNK];
+    ssize_t n = read(k->sout, buf, sizeof(buf));
+    int again = n < 0 && (errno == EAGAIN || errno == EINTR);
+
+    if (n > 0 && !k->over) {
+        script_stdout(k, buf, (size_t)n, 0);
+    }
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        script_stdout(k, NULL, 0, 1);
+        k->stdout_eof = 1;
+    }
+    if (k->stdout_eof && k->sout >= 0) {
+        close(k->sout);
+        k->sout = -1;
+    }
+    return n > 0 ? 1 : again ? -1 : 0;
+}
+
+static void reap(keeper *k)
+{
+    int st;
+
+    while (k->script_pid > 0 && !k->reaped) {
+        pid_t p = waitpid(k->script_pid, &st, WNOHANG);
+
+        if (p == k->script_pid) {
+            k->reaped = 1;
+            k->wait_status = st;
+            /* Everything it wrote is in the pipe now; a descendant that
+             * still holds the pipe open does not keep the session going. */
+            while (k->sout >= 0) {
+                if (read_stdout(k) < 0) {
+                    script_stdout(k, NULL, 0, 1);
+                    close(k->sout);
+                    k->sout = -1;
+                }
+            }
+        }
+        else if (p < 0 && errno == EINTR) {
+            continue;
+        }
+        break;
+    }
+}
+
+/* The script exited and its output is read: tell the client how it ended. */
+static void script_finished(keeper *k)
+{
+    char reason[100];
+    unsigned code = keeper_exit_code(k->wait_status, reason, sizeof(reason));
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                 "WS02023: [%s] %s", k->fp, reason);
+    if (!k->close_queued && !k->over) {
+        queue_close(k, code, reason);
+    }
+}
+
+/* fork + exec the script; returns 0, or -1 with msg filled. */
+static int start_script(keeper *k, char *const argv[], char *const envp[],
+                        const char *cwd, char *msg, size_t msglen)
+{
+    int in[2], out[2], err[2], status[2];
+    pid_t pid;
+    int child_errno = 0;
+    ssize_t n;
+
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0
+        || pipe2(err, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        snprintf(msg, msglen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        sigset_t none;
+
+        setsid();
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < NSIG; s++) {
+            signal(s, SIG_DFL);
+        }
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        if (cwd[0] && chdir(cwd) < 0) {
+            child_errno = errno;
+        }
+        else {
+            execve(argv[0], argv, envp);
+            child_errno = errno;
+        }
+        n = write(status[1], &child_errno, sizeof(child_errno));
+        (void)n;
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    close(status[1]);
+    do {
+        n = read(status[0], &child_errno, sizeof(child_errno));
+    } while (n < 0 && errno == EINTR);
+    close(status[0]);
+    k->script_pid = pid;
+    k->sin = in[1];
+    k->sout = out[0];
+    k->serr = err[0];
+    set_nonblock(k->sin);
+    set_nonblock(k->sout);
+    set_nonblock(k->serr);
+    if (n == (ssize_t)sizeof(child_errno)) {
+        snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(child_errno));
+        waitpid(pid, NULL, 0);
+        k->script_pid = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+/* Split the IPC_SPAWN strings into cwd, argv and envp (pointers into body). */
+static int parse_spawn(const ipc_spawn *sp, char *strings, char **cwd,
+                       char ***argv, char ***envp)
+{
+    size_t want = 1 + (size_t)sp->nargv + sp->nenv, found = 0;
+    char **list;
+    char *p = strings, *end = strings + sp->strings_len;
+
+    if (sp->nargv < 1 || sp->nargv > 4096 || sp->nenv > 65536
+        || sp->strings_len == 0 || end[-1] != '\0') {
+        return -1;
+    }
+    list = calloc(want + 2, sizeof(char *));
+    if (!list) {
+        return -1;
+    }
+    while (p < end && found < want) {
+        list[found++] = p;
+        p += strlen(p) + 1;
+    }
+    if (found != want || p != end) {
+        free(list);
+        return -1;
+    }
+    /* list: cwd, argv..., NULL, env..., NULL */
+    memmove(list + 1 + sp->nargv + 1, list + 1 + sp->nargv, sp->nenv * sizeof(char *));
+    list[1 + sp->nargv] = NULL;
+    list[want + 1] = NULL;
+    *cwd = list[0];
+    *argv = list + 1;
+    *envp = list + 1 + sp->nargv + 1;
+    return 0;
+}
+
+static void keeper_exit(keeper *k, int code)
+{
+    if (k->script_pid > 0) {
+        kill(-k->script_pid, SIGKILL);      /* leftovers of the script's group */
+    }
+    ws_table_release(k->env->table, k->cfg.slot, k->cfg.gen);
+    _exit(code);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static int flush_client(keeper *k)
+{
+    kbuf *b = &k->to_client;
+
+    while (k->cfd >= 0 && kbuf_pending(b)) {
+        ssize_t n = send(k->cfd, b->data + b->off, kbuf_pending(b), MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return 0;
+            }
+            client_drop(k, strerror(errno));
+            return -1;
+        }
+        /* Track frame boundaries so a detach can resend a cut frame. */
+        while (n > 0) {
+            size_t step;
+
+            if (k->frame_left == 0) {
+                k->frame_left = frame_len_at(b->data + b->off);
+                k->frame_done = 0;
+            }
+            step = k->frame_left < (size_t)n ? k->frame_left : (size_t)n;
+            b->off += step;
+            k->frame_left -= step;
+            k->frame_done += step;
+            n -= (ssize_t)step;
+        }
+        if (b->off == b->len) {
+            b->off = b->len = 0;
+        }
+    }
+    if (k->cfd >= 0 && k->close_queued && !kbuf_pending(b) && !k->lingering) {
+        /* Our close frame is out: shut our side, drain theirs briefly. */
+        shutdown(k->cfd, SHUT_WR);
+        k->lingering = 1;
+        k->input_done = 1;
+        k->linger_until = apr_time_now() + apr_time_from_sec(LINGER_SECONDS);
+    }
+    return 0;
+}
+
+static void flush_script(keeper *k)
+{
+    kbuf *b = &k->to_script;
+
+    while (k->sin >= 0 && kbuf_pending(b)) {
+        ssize_t n = write(k->sin, b->data + b->off, kbuf_pending(b));
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return;
+            }
+            /* The script closed its stdin: what is pending cannot arrive. */
+            ap_log_error(APLOG_MARK, APLOG_INFO, errno, k->env->s,
+                         "WS02024: [%s] script no longer reads stdin; %lu bytes undelivered",
+                         k->fp, (unsigned long)kbuf_pending(b));
+            close(k->sin);
+            k->sin = -1;
+            b->off = b->len = 0;
+            return;
+        }
+        kbuf_consumed(b, (size_t)n);
+    }
+}
+
+static void read_client(keeper *k)
+{
+    unsigned char buf[READ_CHUNK];
+    ssize_t n = recv(k->cfd, buf, sizeof(buf), 0);
+
+    if (n > 0) {
+        if (!k->input_done) {
+            client_feed(k, buf, (size_t)n);
+        }
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    client_drop(k, n == 0 ? "connection closed by peer" : strerror(errno));
+}
+
+static void handle_signals(keeper *k)
+{
+    unsigned char sigs[64];
+    ssize_t n;
+
+    while ((n = read(sig_pipe[0], sigs, sizeof(sigs))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (sigs[i] == SIGTERM && !k->stopping) {
+                k->stopping = 1;
+                queue_close(k, WS_CLOSE_GOING_AWAY, "server shutting down");
+                begin_end(k, "keeper received SIGTERM");
+            }
+        }
+    }
+    reap(k);
+}
+
+static void run(keeper *k)
+{
+    for (;;) {
+        struct pollfd pf[7];
+        int npf = 0, ix_life, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
+            ix_out = -1, ix_err = -1, timeout = -1;
+        apr_time_t now, deadline = 0;
+        size_t limit = k->cfg.buffer;
+
+        flush_script(k);
+        flush_client(k);
+        now = apr_time_now();
+
+        /* The script is gone and its output read: queue the close frame
+         * that carries its exit status (sent now, or on the next attach). */
+        if (k->reaped && k->sout < 0 && !k->finish_noted) {
+            k->finish_noted = 1;
+            script_finished(k);
+            continue;
+        }
+        if (k->over && k->reaped && (k->cfd < 0 || k->stopping)) {
+            keeper_exit(k, 0);
+        }
+        if (!k->over && k->cfd < 0 && k->detached_since
+            && now - k->detached_since >= k->resume_timeout) {
+            begin_end(k, "client did not return within WebSessionResumeTimeout");
+        }
+        advance_end(k, now);
+        if (k->lingering && now >= k->linger_until) {
+            client_drop(k, "close handshake done");
+            continue;
+        }
+
+        pf[npf].fd = k->life_fd;
+        pf[npf].events = POLLIN;
+        ix_life = npf++;
+        pf[npf].fd = k->listen_fd;
+        pf[npf].events = POLLIN;
+        ix_listen = npf++;
+        pf[npf].fd = sig_pipe[0];
+        pf[npf].events = POLLIN;
+        ix_sig = npf++;
+        if (k->cfd >= 0) {
+            pf[npf].fd = k->cfd;
+            pf[npf].events = 0;
+            if (kbuf_pending(&k->to_script) < limit || k->input_done) {
+                pf[npf].events |= POLLIN;
+            }
+            if (kbuf_pending(&k->to_client)) {
+                pf[npf].events |= POLLOUT;
+            }
+            ix_client = npf++;
+        }
+        if (k->sin >= 0 && kbuf_pending(&k->to_script)) {
+            pf[npf].fd = k->sin;
+            pf[npf].events = POLLOUT;
+            ix_in = npf++;
+        }
+        if (k->sout >= 0 && (kbuf_pending(&k->to_client) < limit || k->over)) {
+            pf[npf].fd = k->sout;
+            pf[npf].events = POLLIN;
+            ix_out = npf++;
+        }
+        if (k->serr >= 0) {
+            pf[npf].fd = k->serr;
+            pf[npf].events = POLLIN;
+            ix_err = npf++;
+        }
+
+        if (!k->over && k->cfd < 0 && k->detached_since) {
+            deadline = k->detached_since + k->resume_timeout;
+        }
+        if (k->over && !k->reaped && k->end_phase) {
+            deadline = deadline ? (deadline < k->end_deadline ? deadline : k->end_deadline)
+                                : k->end_deadline;
+        }
+        if (k->lingering && (!deadline || k->linger_until < deadline)) {
+            deadline = k->linger_until;
+        }
+        if (k->over && !k->reaped && k->end_phase == 0) {
+            timeout = 50;           /* waiting for stdin to drain */
+        }
+        if (deadline) {
+            apr_interval_time_t d = deadline > now ? deadline - now : 0;
+            int ms = (int)(d / 1000) + 1;
+            timeout = timeout < 0 || ms < timeout ? ms : timeout;
+        }
+
+        if (poll(pf, (nfds_t)npf, timeout) < 0) {
+            if (errno != EINTR) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, errno, k->env->s,
+                             "WS02030: [%s] poll failed", k->fp);
+                keeper_exit(k, 1);
+            }
+            continue;
+        }
+        if (pf[ix_sig].revents) {
+            handle_signals(k);
+        }
+        if (pf[ix_life].revents) {
+            close(k->life_fd);
+            k->life_fd = -1;
+            if (!k->stopping) {
+                k->stopping = 1;
+                queue_close(k, WS_CLOSE_GOING_AWAY, "server shutting down");
+                begin_end(k, "httpd is stopping");
+            }
+        }
+        if (pf[ix_listen].revents & POLLIN) {
+            accept_attach(k);
+        }
+        if (ix_client >= 0 && k->cfd >= 0 && pf[ix_client].fd == k->cfd
+            && (pf[ix_client].revents & (POLLIN | POLLHUP | POLLERR))) {
+            read_client(k);
+        }
+        if (ix_out >= 0 && k->sout >= 0 && pf[ix_out].revents) {
+            read_stdout(k);
+        }
+        if (ix_err >= 0 && k->serr >= 0 && pf[ix_err].revents) {
+            read_stderr(k);
+        }
+        (void)ix_in;
+    }
+}
+
+void keeper_main(const keeper_env *env, int conn_fd)
+{
+    keeper kk, *k = &kk;
+    uint32_t len;
+    char *body = NULL, *cwd, **argv, **envp;
+    char name[IPC_NAME_MAX], msg[120];
+    struct sigaction sa;
+
+    memset(k, 0, sizeof(*k));
+    k->env = env;
+    k->cfd = k->sin = k->sout = k->serr = k->listen_fd = -1;
+    k->life_fd = env->lifeline_fd;
+
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        _exit(1);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+
+    ipc_set_timeouts(conn_fd, ATTACH_TIMEOUT_MS);
+    if (!ipc_peer_allowed(conn_fd, env->uid)
+        || ipc_recv_header(conn_fd, IPC_SPAWN, &len, NULL) < 0
+        || len < sizeof(ipc_spawn) || len > SPAWN_MAX_BODY
+        || !(body = malloc(len))
+        || ipc_read_full(conn_fd, body, len, NULL) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
+                     "WS02040: keeper got no valid spawn request");
+        _exit(1);
+    }
+    memcpy(&k->cfg, body, sizeof(ipc_spawn));
+    ws_pubid_hex(k->cfg.pubid, k->fp);
+    if (len != sizeof(ipc_spawn) + k->cfg.strings_len
+        || parse_spawn(&k->cfg, body + sizeof(ipc_spawn), &cwd, &argv, &envp) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
+                     "WS02041: [%s] malformed spawn request", k->fp);
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "malformed spawn request");
+        keeper_exit(k, 1);
+    }
+    k->resume_timeout = apr_time_from_msec(k->cfg.resume_timeout_ms);
+    k->reader = msg_reader_create((int)k->cfg.mode, k->cfg.max_message);
+    k->parser = ws_parser_create(k->cfg.max_message, 1);
+
+    ipc_keeper_name(name, env->prefix, k->cfg.slot, k->cfg.gen);
+    k->listen_fd = ipc_listen(name, 16);
+    if (k->listen_fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
+                     "WS02042: [%s] cannot listen for attaches", k->fp);
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "keeper cannot listen");
+        keeper_exit(k, 1);
+    }
+    if (start_script(k, argv, envp, cwd, msg, sizeof(msg)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
+                     "WS02043: [%s] %s", k->fp, msg);
+        send_reply(conn_fd, IPC_ERR_EXEC, msg);
+        keeper_exit(k, 1);
+    }
+    if (ws_table_go_live(env->table, k->cfg.slot, k->cfg.gen, getpid()) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
+                     "WS02044: [%s] the session's slot was taken over", k->fp);
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "session slot lost");
+        k->over = 1;
+        signal_script(k, SIGKILL);
+        _exit(1);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, env->s,
+                 "WS02045: [%s] session started: %s (pid %ld)", k->fp, argv[0],
+                 (long)k->script_pid);
+    free(argv - 1);
+    free(body);
+
+    send_reply(conn_fd, IPC_OK, "");
+    if (receive_attach(k, conn_fd) < 0) {
+        k->detached_since = apr_time_now();
+    }
+    run(k);
+    keeper_exit(k, 0);
+}

@@ -1,0 +1,46 @@
+/* keeper.h -- one process per session.
+ *
+ * Contract:
+ *  - keeper_main() runs in a process the spawner has just forked, holding
+ *    the worker's connection that carries an IPC_SPAWN request.  It starts
+ *    the script (own process group, stdin/stdout/stderr on pipes, the given
+ *    argv, environment and directory), publishes the session LIVE in the
+ *    table, replies, and takes the client from the worker.  It never returns.
+ *  - It then relays messages between the client (WebSocket frames, via
+ *    ws_codec) and the script (msg_format records) with bounded buffers in
+ *    both directions: when one is full it stops reading the producer.
+ *  - It listens on its own abstract socket for later attaches; a new attach
+ *    evicts the connection that was attached before.
+ *  - The session ends when the client closes it, when no client has been
+ *    attached for the resume timeout, when the script exits (the client gets
+ *    a close frame carrying the exit status), or when the lifeline reports
+ *    that httpd's parent is gone.  Ending means: stdin closed (EOF), then
+ *    SIGTERM, then SIGKILL to the script's process group, slot released.
+ */
+#ifndef WS_KEEPER_H
+#define WS_KEEPER_H
+
+#include <sys/types.h>
+#include "httpd.h"
+#include "session_table.h"
+
+/* Seconds between EOF and SIGTERM, and between SIGTERM and SIGKILL. */
+#define KEEPER_TERM_GRACE 2
+/* The same while httpd is stopping: everything must be gone quickly. */
+#define KEEPER_STOP_GRACE 1
+
+typedef struct {
+    ws_table *table;
+    const char *prefix;         /* abstract socket name prefix */
+    int lifeline_fd;            /* EOF once httpd's parent process is gone */
+    uid_t uid;                  /* peers allowed besides root */
+    server_rec *s;              /* for the error log */
+} keeper_env;
+
+void keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
+
+/* Close code and reason for a script's wait status: exit 0 -> 1000,
+ * exit N -> 4000 + N, killed by signal S -> 4200 + S. */
+unsigned keeper_exit_code(int wait_status, char *reason, size_t reason_len);
+
+#endif /* WS_KEEPER_H */

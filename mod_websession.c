@@ -1,0 +1,806 @@
+/* mod_websession.c -- persistent script sessions over WebSocket.
+ *
+ * This file holds the module's configuration, its hooks and the request
+ * handler: it decides whether a request targets a persistent script, checks
+ * the WebSocket handshake, starts a session through the spawner or finds
+ * the running one, answers 101 and hands the connection over (relay.c).
+ * See docs/ARCHITECTURE.md for the processes involved.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "util_script.h"
+#include "ap_mpm.h"
+#include "apr_strings.h"
+#include "apr_sha1.h"
+#include "apr_lib.h"
+#include "apr_shm.h"
+
+#include "ipc.h"
+#include "msg_format.h"
+#include "relay.h"
+#include "session_table.h"
+#include "spawner.h"
+#include "ws_handshake.h"
+
+module AP_MODULE_DECLARE_DATA websession_module;
+
+#define WS_DEFAULT_RESUME      apr_time_from_sec(30)
+#define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
+#define WS_DEFAULT_BUFFER      (1024 * 1024)
+#define WS_DEFAULT_MAX_SESSIONS 1024
+#define WS_SPAWN_TIMEOUT_MS    10000
+#define WS_STALE_RESERVATION   apr_time_from_sec(60)
+#define WS_SHARED_KEY          "mod_websession-shared"
+
+typedef enum { ORIGIN_DEFAULT = 0, ORIGIN_LIST, ORIGIN_ANY } origin_policy;
+
+typedef struct {
+    int on;
+    const char *command;            /* WebSessionCommand, as written */
+    char **command_argv;
+    const char *command_scope;      /* URL path of the <Location> it was set in */
+    int mode;
+    apr_interval_time_t resume_timeout;
+    apr_size_t max_message;
+    apr_size_t buffer;
+    origin_policy origin;
+    int origin_same;                /* "same" listed */
+    apr_array_header_t *origins;    /* lower-cased "scheme://host:port" */
+
+    unsigned int on_set:1;
+    unsigned int command_set:1;
+    unsigned int mode_set:1;
+    unsigned int resume_timeout_set:1;
+    unsigned int max_message_set:1;
+    unsigned int buffer_set:1;
+    unsigned int origin_set:1;
+} ws_dir_conf;
+
+typedef struct {
+    unsigned max_sessions;
+    unsigned int max_sessions_set:1;
+} ws_srv_conf;
+
+static ws_shared *shared;           /* set in post_config, inherited by children */
+
+/* ---- configuration ---------------------------------------------------- */
+
+static void *create_dir_conf(apr_pool_t *p, char *dir)
+{
+    ws_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)dir;
+    c->mode = MSG_LINES;
+    c->resume_timeout = WS_DEFAULT_RESUME;
+    c->max_message = WS_DEFAULT_MAX_MESSAGE;
+    c->buffer = WS_DEFAULT_BUFFER;
+    c->origin = ORIGIN_DEFAULT;
+    return c;
+}
+
+static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    ws_dir_conf *base = basev, *add = addv;
+    ws_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->on = add->on_set ? add->on : base->on;
+    c->on_set = add->on_set || base->on_set;
+    if (add->command_set) {
+        c->command = add->command;
+        c->command_argv = add->command_argv;
+        c->command_scope = add->command_scope;
+    }
+    else {
+        c->command = base->command;
+        c->command_argv = base->command_argv;
+        c->command_scope = base->command_scope;
+    }
+    c->command_set = add->command_set || base->command_set;
+    c->mode = add->mode_set ? add->mode : base->mode;
+    c->mode_set = add->mode_set || base->mode_set;
+    c->resume_timeout = add->resume_timeout_set ? add->resume_timeout : base->resume_timeout;
+    c->resume_timeout_set = add->resume_timeout_set || base->resume_timeout_set;
+    c->max_message = add->max_message_set ? add->max_message : base->max_message;
+    c->max_message_set = add->max_message_set || base->max_message_set;
+    c->buffer = add->buffer_set ? add->buffer : base->buffer;
+    c->buffer_set = add->buffer_set || base->buffer_set;
+    if (add->origin_set) {
+        c->origin = add->origin;
+        c->origin_same = add->origin_same;
+        c->origins = add->origins;
+    }
+    else {
+        c->origin = base->origin;
+        c->origin_same = base->origin_same;
+        c->origins = base->origins;
+    }
+    c->origin_set = add->origin_set || base->origin_set;
+    return c;
+}
+
+static void *create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    ws_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)s;
+    c->max_sessions = WS_DEFAULT_MAX_SESSIONS;
+    return c;
+}
+
+static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    ws_srv_conf *base = basev, *add = addv;
+    ws_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->max_sessions = add->max_sessions_set ? add->max_sessions : base->max_sessions;
+    c->max_sessions_set = add->max_sessions_set || base->max_sessions_set;
+    return c;
+}
+
+static const char *set_on(cmd_parms *cmd, void *cfg, int flag)
+{
+    ws_dir_conf *c = cfg;
+
+    (void)cmd;
+    c->on = flag;
+    c->on_set = 1;
+    return NULL;
+}
+
+static const char *set_command(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    char **argv;
+
+    if (apr_tokenize_to_argv(arg, &argv, cmd->pool) != APR_SUCCESS || !argv[0]) {
+        return "WebSessionCommand needs a command line, starting with an absolute path";
+    }
+    if (argv[0][0] != '/') {
+        return apr_psprintf(cmd->pool, "WebSessionCommand: '%s' is not an absolute path;"
+                            " give the program's full path", argv[0]);
+    }
+    c->command = arg;
+    c->command_argv = argv;
+    c->command_scope = NULL;
+    if (cmd->path && cmd->directive && cmd->directive->parent
+        && !strncasecmp(cmd->directive->parent->directive, "<Location", 9)) {
+        c->command_scope = cmd->path;
+    }
+    c->command_set = 1;
+    return NULL;
+}
+
+static const char *set_messages(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+
+    (void)cmd;
+    if (!strcasecmp(arg, "lines")) {
+        c->mode = MSG_LINES;
+    }
+    else if (!strcasecmp(arg, "framed")) {
+        c->mode = MSG_FRAMED;
+    }
+    else {
+        return "WebSessionMessages must be 'lines' or 'framed'";
+    }
+    c->mode_set = 1;
+    return NULL;
+}
+
+/* A positive decimal number within [min, max]; NULL on success. */
+static const char *parse_number(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                apr_int64_t max, apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t v;
+
+    errno = 0;
+    v = apr_strtoi64(arg, &end, 10);
+    if (!*arg || *end || errno || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s must be a whole number from %" APR_INT64_T_FMT
+                            " to %" APR_INT64_T_FMT ", not '%s'",
+                            cmd->cmd->name, min, max, arg);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err = parse_number(cmd, arg, 1, 86400, &v);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
+    }
+    c->resume_timeout = apr_time_from_sec(v);
+    c->resume_timeout_set = 1;
+    return NULL;
+}
+
+static const char *set_max_message(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err = parse_number(cmd, arg, 1, 1024 * 1024 * 1024, &v);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (bytes)", NULL);
+    }
+    c->max_message = (apr_size_t)v;
+    c->max_message_set = 1;
+    return NULL;
+}
+
+static const char *set_buffer(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err = parse_number(cmd, arg, 4096, 1024 * 1024 * 1024, &v);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (bytes)", NULL);
+    }
+    c->buffer = (apr_size_t)v;
+    c->buffer_set = 1;
+    return NULL;
+}
+
+static const char *set_max_sessions(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+    apr_int64_t v;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)cfg;
+    if (err) {
+        return err;
+    }
+    err = parse_number(cmd, arg, 1, 1000000, &v);
+    if (err) {
+        return err;
+    }
+    c->max_sessions = (unsigned)v;
+    c->max_sessions_set = 1;
+    return NULL;
+}
+
+/* "scheme://host[:port]" with http or https, normalised to lower case with
+ * the port always present; NULL if malformed. */
+static const char *normalise_origin(apr_pool_t *p, const char *o)
+{
+    const char *host;
+    const char *colon;
+    char *lower;
+    int https;
+
+    if (!strncasecmp(o, "http://", 7)) {
+        https = 0;
+        host = o + 7;
+    }
+    else if (!strncasecmp(o, "https://", 8)) {
+        https = 1;
+        host = o + 8;
+    }
+    else {
+        return NULL;
+    }
+    if (!*host || strchr(host, '/') || strchr(host, '?') || strchr(host, '#')
+        || strchr(host, '@')) {
+        return NULL;
+    }
+    lower = apr_pstrdup(p, host);
+    ap_str_tolower(lower);
+    colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+    if (colon && host[0] == '[') {
+        colon++;
+    }
+    if (colon) {
+        const char *d;
+        if (!colon[1]) {
+            return NULL;
+        }
+        for (d = colon + 1; *d; d++) {
+            if (!apr_isdigit(*d)) {
+                return NULL;
+            }
+        }
+        return apr_pstrcat(p, https ? "https://" : "http://", lower, NULL);
+    }
+    return apr_pstrcat(p, https ? "https://" : "http://", lower,
+                       https ? ":443" : ":80", NULL);
+}
+
+static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+
+    if (!c->origin_set) {
+        c->origin = ORIGIN_LIST;
+        c->origin_same = 0;
+        c->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
+        c->origin_set = 1;
+    }
+    if (!strcasecmp(arg, "any")) {
+        c->origin = ORIGIN_ANY;
+    }
+    else if (!strcasecmp(arg, "same")) {
+        c->origin_same = 1;
+    }
+    else {
+        const char *n = normalise_origin(cmd->pool, arg);
+
+        if (!n) {
+            return apr_psprintf(cmd->pool, "WebSessionOrigin: '%s' is not an origin;"
+                                " use 'same', 'any' or origins like https://example.com:8443",
+                                arg);
+        }
+        APR_ARRAY_PUSH(c->origins, const char *) = n;
+    }
+    return NULL;
+}
+
+/* ---- helpers for the handler ------------------------------------------ */
+
+/* Answer with status and a plain-text explanation; error is a token the
+ * client can match (WebSession-Error header). */
+static int respond(request_rec *r, int status, const char *error, const char *text)
+{
+    r->status = status;
+    apr_table_setn(r->err_headers_out, "WebSession-Error", error);
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "%s\n", text);
+    return OK;
+}
+
+static int origin_allowed(request_rec *r, const ws_dir_conf *c)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *n;
+    int tls = ap_ssl_conn_is_ssl(r->connection);
+
+    if (!origin || c->origin == ORIGIN_ANY) {
+        return 1;
+    }
+    if ((c->origin == ORIGIN_DEFAULT || c->origin_same)
+        && ws_hs_same_origin(origin, apr_table_get(r->headers_in, "Host"), tls)) {
+        return 1;
+    }
+    if (c->origin == ORIGIN_LIST && (n = normalise_origin(r->pool, origin))) {
+        for (int i = 0; i < c->origins->nelts; i++) {
+            if (!strcmp(APR_ARRAY_IDX(c->origins, i, const char *), n)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Is the target a persistent script?  Sets *argv0 for an executable file. */
+static int is_persistent(request_rec *r, const ws_dir_conf *c)
+{
+    if (c->command) {
+        return 1;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        return 0;
+    }
+    /* Claimed by another handler (AddHandler cgi-script, SetHandler ...)?
+     * Without a claim r->handler is a content type or the default. */
+    if (r->handler && strcmp(r->handler, "websession")
+        && strcmp(r->handler, "default-handler") && !ap_strchr_c(r->handler, '/')) {
+        return 0;
+    }
+    return access(r->filename, X_OK) == 0;
+}
+
+static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_BIND_LEN])
+{
+    apr_sha1_ctx_t ctx;
+    const char *vhost = apr_psprintf(r->pool, "%s://%s:%u",
+                                     ap_ssl_conn_is_ssl(r->connection) ? "https" : "http",
+                                     r->server->server_hostname
+                                         ? r->server->server_hostname : "",
+                                     (unsigned)r->connection->local_addr->port);
+    const char *script = c->command ? apr_pstrcat(r->pool, "cmd:", c->command, NULL)
+                                    : r->filename;
+
+    apr_sha1_init(&ctx);
+    apr_sha1_update(&ctx, vhost, (unsigned)strlen(vhost) + 1);
+    apr_sha1_update(&ctx, script, (unsigned)strlen(script));
+    apr_sha1_final(out, &ctx);
+}
+
+/* The CGI/1.1 environment of this request, as "NAME=value" strings. */
+static char **script_env(request_rec *r, const ws_dir_conf *c, const char *pubhex)
+{
+    apr_table_t *e = r->subprocess_env;
+
+    ap_add_common_vars(r);
+    ap_add_cgi_vars(r);
+    if (c->command && c->command_scope) {
+        apr_size_t n = strlen(c->command_scope);
+        while (n > 1 && c->command_scope[n - 1] == '/') {
+            n--;
+        }
+        if (!strncmp(r->uri, c->command_scope, n)
+            && (r->uri[n] == '/' || r->uri[n] == '\0')) {
+            apr_table_setn(e, "SCRIPT_NAME", apr_pstrndup(r->pool, r->uri, n));
+            apr_table_setn(e, "PATH_INFO", r->uri + n);
+        }
+        apr_table_unset(e, "PATH_TRANSLATED");
+        apr_table_setn(e, "SCRIPT_FILENAME", c->command_argv[0]);
+    }
+    apr_table_setn(e, "WEBSESSION_ID", pubhex);
+    apr_table_unset(e, "HTTP_SESSION_ID");      /* the resume secret */
+    return ap_create_environment(r->pool, e);
+}
+
+static char *dir_of(apr_pool_t *p, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
+}
+
+/* Build and send IPC_SPAWN on fd. */
+static int send_spawn(request_rec *r, const ws_dir_conf *c, int fd, unsigned slot,
+                      apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
+                      char **argv, char **envp, const char *cwd)
+{
+    ipc_spawn sp;
+    apr_size_t len = strlen(cwd) + 1;
+    char *body, *q;
+    int i;
+
+    memset(&sp, 0, sizeof(sp));
+    for (i = 0; argv[i]; i++) {
+        len += strlen(argv[i]) + 1;
+    }
+    sp.nargv = (uint32_t)i;
+    for (i = 0; envp[i]; i++) {
+        len += strlen(envp[i]) + 1;
+    }
+    sp.nenv = (uint32_t)i;
+    sp.slot = slot;
+    sp.gen = gen;
+    sp.mode = (uint32_t)c->mode;
+    sp.max_message = (uint32_t)c->max_message;
+    sp.buffer = (uint32_t)(c->buffer > c->max_message ? c->buffer : c->max_message);
+    sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
+    sp.strings_len = (uint32_t)len;
+    memcpy(sp.pubid, pubid, WS_PUBID_LEN);
+
+    body = apr_palloc(r->pool, sizeof(sp) + len);
+    memcpy(body, &sp, sizeof(sp));
+    q = body + sizeof(sp);
+    q = stpcpy(q, cwd) + 1;
+    for (i = 0; argv[i]; i++) {
+        q = stpcpy(q, argv[i]) + 1;
+    }
+    for (i = 0; envp[i]; i++) {
+        q = stpcpy(q, envp[i]) + 1;
+    }
+    return ipc_send_msg(fd, IPC_SPAWN, body, sizeof(sp) + len, -1);
+}
+
+static int read_reply(int fd, ipc_reply *rep)
+{
+    uint32_t len;
+
+    if (ipc_recv_header(fd, IPC_REPLY, &len, NULL) < 0 || len != sizeof(*rep)
+        || ipc_read_full(fd, rep, sizeof(*rep), NULL) < 0) {
+        return -1;
+    }
+    rep->message[sizeof(rep->message) - 1] = '\0';
+    return 0;
+}
+
+/* 101 Switching Protocols, then the connection goes to the keeper. */
+static int switch_protocols(request_rec *r, int keeper_fd, const char *id,
+                            const char *fp)
+{
+    char accept[WS_ACCEPT_LEN + 1];
+
+    ws_hs_accept(apr_table_get(r->headers_in, "Sec-WebSocket-Key"), accept);
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = NULL;
+    apr_table_clear(r->headers_out);
+    apr_table_setn(r->headers_out, "Upgrade", "websocket");
+    apr_table_setn(r->headers_out, "Connection", "Upgrade");
+    apr_table_setn(r->headers_out, "Sec-WebSocket-Accept", apr_pstrdup(r->pool, accept));
+    if (id) {
+        apr_table_setn(r->headers_out, "Session-ID", id);
+    }
+    ap_send_interim_response(r, 1);
+    ws_handover(r, keeper_fd, fp);
+    return OK;
+}
+
+static int new_session(request_rec *r, const ws_dir_conf *c)
+{
+    unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
+    char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
+    unsigned slot;
+    apr_uint32_t gen;
+    apr_status_t rv;
+    ipc_reply rep;
+    char **argv;
+    const char *cwd;
+    int fd;
+
+    if (apr_generate_random_bytes(secret, sizeof(secret)) != APR_SUCCESS
+        || apr_generate_random_bytes(pubid, sizeof(pubid)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "WS00001: no random bytes for a session id");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ws_id_encode(secret, id);
+    ws_pubid_hex(pubid, fp);
+    binding(r, c, bind);
+    rv = ws_table_reserve(shared->table, secret, bind, pubid, apr_time_now(),
+                          WS_STALE_RESERVATION, &slot, &gen);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "WS00002: WebSessionMaxSessions (%u) reached; refusing a new session",
+                      ws_table_capacity(shared->table));
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return respond(r, HTTP_SERVICE_UNAVAILABLE, "too-many-sessions",
+                       "The server runs as many sessions as it may (WebSessionMaxSessions)."
+                       " Try again later.");
+    }
+    if (c->command) {
+        argv = c->command_argv;
+        cwd = dir_of(r->pool, argv[0]);
+    }
+    else {
+        argv = apr_pcalloc(r->pool, 2 * sizeof(char *));
+        argv[0] = r->filename;
+        cwd = dir_of(r->pool, r->filename);
+    }
+
+    ipc_spawner_name(name, shared->prefix);
+    fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
+    if (fd < 0 || send_spawn(r, c, fd, slot, gen, pubid, argv,
+                             script_env(r, c, fp), cwd) < 0
+        || read_reply(fd, &rep) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
+                      "WS00003: [%s] the session spawner did not answer", fp);
+        if (fd >= 0) {
+            close(fd);
+        }
+        ws_table_release(shared->table, slot, gen);
+        return respond(r, HTTP_SERVICE_UNAVAILABLE, "spawner-unavailable",
+                       "The session could not be started (spawner unavailable).");
+    }
+    if (rep.status != IPC_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "WS00004: [%s] session for %s not started: %s", fp, argv[0],
+                      rep.message);
+        close(fd);
+        ws_table_release(shared->table, slot, gen);
+        return respond(r, HTTP_INTERNAL_SERVER_ERROR, "script-failed",
+                       "The script could not be started; see the server's error log.");
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "WS00005: [%s] new session, keeper %ld", fp, (long)rep.keeper_pid);
+    apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
+    return switch_protocols(r, fd, apr_pstrdup(r->pool, id), fp);
+}
+
+static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
+{
+    unsigned char secret[WS_SECRET_LEN], bind[WS_BIND_LEN];
+    char fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
+    ws_slot_info info;
+    ipc_reply rep;
+    uint32_t hello_len = 0;
+    int fd;
+
+    if (!ws_id_decode(id, secret)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00010: malformed Session-ID header (%lu characters)",
+                      (unsigned long)strlen(id));
+        return respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
+                       "The Session-ID header is malformed.");
+    }
+    binding(r, c, bind);
+    if (ws_table_lookup(shared->table, secret, bind, &info) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00011: Session-ID names no session of this script");
+        return respond(r, HTTP_GONE, "session-unknown",
+                       "No such session: it is unknown, expired or belongs elsewhere.");
+    }
+    ws_pubid_hex(info.pubid, fp);
+    ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
+    fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
+    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, NULL, hello_len, -1) < 0
+        || read_reply(fd, &rep) < 0 || rep.status != IPC_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,
+                      "WS00012: [%s] session's keeper is gone or ending", fp);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (info.keeper_pid > 0 && kill(info.keeper_pid, 0) < 0 && errno == ESRCH) {
+            ws_table_release(shared->table, info.slot, info.gen);
+        }
+        return respond(r, HTTP_GONE, "session-unknown",
+                       "No such session: it is unknown, expired or belongs elsewhere.");
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "WS00013: [%s] client re-attached", fp);
+    apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
+    return switch_protocols(r, fd, NULL, fp);
+}
+
+/* ---- hooks ------------------------------------------------------------ */
+
+static int ws_handler(request_rec *r)
+{
+    ws_dir_conf *c = ap_get_module_config(r->per_dir_config, &websession_module);
+    ws_hs_request hs;
+    ws_hs_result res;
+    const char *id;
+
+    if (!c->on || r->main || !is_persistent(r, c)) {
+        return DECLINED;
+    }
+    if (!shared) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "WS00020: sessions are unavailable: the module did not initialise");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    hs.method = r->method;
+    hs.http11 = r->proto_num >= HTTP_VERSION(1, 1);
+    hs.upgrade = apr_table_get(r->headers_in, "Upgrade");
+    hs.connection = apr_table_get(r->headers_in, "Connection");
+    hs.version = apr_table_get(r->headers_in, "Sec-WebSocket-Version");
+    hs.key = apr_table_get(r->headers_in, "Sec-WebSocket-Key");
+    res = ws_hs_check(&hs);
+    switch (res) {
+    case WS_HS_OK:
+        break;
+    case WS_HS_NOT_WEBSOCKET:
+        apr_table_setn(r->err_headers_out, "Upgrade", "websocket");
+        apr_table_setn(r->err_headers_out, "Connection", "Upgrade");
+        return respond(r, HTTP_UPGRADE_REQUIRED, "upgrade-required",
+                       "This URL is a persistent WebSession script: connect to it"
+                       " with a WebSocket client.");
+    case WS_HS_BAD_METHOD:
+        apr_table_setn(r->err_headers_out, "Allow", "GET");
+        return respond(r, HTTP_METHOD_NOT_ALLOWED, "bad-handshake",
+                       "A WebSocket upgrade must use GET.");
+    case WS_HS_BAD_VERSION:
+        apr_table_setn(r->err_headers_out, "Sec-WebSocket-Version", "13");
+        /* fall through */
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00021: refused WebSocket handshake: %s", ws_hs_result_text(res));
+        return respond(r, HTTP_BAD_REQUEST, "bad-handshake", ws_hs_result_text(res));
+    }
+    if (!origin_allowed(r, c)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00022: Origin %s is not allowed by WebSessionOrigin",
+                      apr_table_get(r->headers_in, "Origin"));
+        return respond(r, HTTP_FORBIDDEN, "origin-refused",
+                       "This page's origin may not open sessions here (WebSessionOrigin).");
+    }
+    id = apr_table_get(r->headers_in, "Session-ID");
+    return id ? resume_session(r, c, id) : new_session(r, c);
+}
+
+static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s)
+{
+    apr_pool_t *pp = s->process->pool;
+    ws_srv_conf *sc = ap_get_module_config(s->module_config, &websession_module);
+    ws_shared *sh = NULL;
+    apr_status_t rv;
+
+    (void)plog;
+    (void)ptemp;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;      /* the first of two passes: httpd may still detach */
+    }
+    apr_pool_userdata_get((void **)&sh, WS_SHARED_KEY, pp);
+    if (!sh) {
+        char name[IPC_NAME_MAX];
+
+        sh = apr_pcalloc(pp, sizeof(*sh));
+        sh->capacity = sc->max_sessions;
+        rv = apr_shm_create(&sh->shm, ws_table_size(sh->capacity), NULL, pp);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "WS00030: cannot create shared memory for %u sessions",
+                         sh->capacity);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        sh->table = ws_table_format(apr_shm_baseaddr_get(sh->shm), sh->capacity);
+        snprintf(sh->prefix, sizeof(sh->prefix), "mod_websession/%ld", (long)getpid());
+        ipc_spawner_name(name, sh->prefix);
+        sh->listen_fd = ipc_listen(name, 511);
+        if (sh->listen_fd < 0 || pipe2(sh->lifeline, O_CLOEXEC) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                         "WS00031: cannot create the spawner's socket");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        apr_pool_userdata_set(sh, WS_SHARED_KEY, apr_pool_cleanup_null, pp);
+    }
+    else if (sc->max_sessions != sh->capacity) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS00032: WebSessionMaxSessions changed to %u; the session table"
+                     " keeps %u slots until httpd is stopped and started",
+                     sc->max_sessions, sh->capacity);
+    }
+    shared = sh;
+    rv = spawner_start(sh, s, pconf);
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void ws_child_init(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    (void)s;
+    if (shared) {
+        /* Only the spawner serves its socket; only the parent keeps the
+         * lifeline's write end meaningful, but children may hold it. */
+        close(shared->listen_fd);
+        shared->listen_fd = -1;
+    }
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_post_config(ws_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ws_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ws_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+static const command_rec ws_cmds[] = {
+    AP_INIT_FLAG("WebSession", set_on, NULL, OR_OPTIONS | ACCESS_CONF,
+                 "On to run executable files (or WebSessionCommand) in this scope"
+                 " as persistent per-session scripts"),
+    AP_INIT_TAKE1("WebSessionCommand", set_command, NULL, ACCESS_CONF,
+                  "Command line (absolute program path, arguments) run for every"
+                  " session in this scope"),
+    AP_INIT_TAKE1("WebSessionMessages", set_messages, NULL, OR_OPTIONS | ACCESS_CONF,
+                  "How messages cross the script's stdin/stdout: 'lines' or 'framed'"),
+    AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
+                  OR_OPTIONS | ACCESS_CONF,
+                  "Seconds a session waits for its client to come back (1-86400)"),
+    AP_INIT_TAKE1("WebSessionMaxMessage", set_max_message, NULL, OR_OPTIONS | ACCESS_CONF,
+                  "Largest message in bytes, either direction"),
+    AP_INIT_TAKE1("WebSessionBuffer", set_buffer, NULL, OR_OPTIONS | ACCESS_CONF,
+                  "Bytes buffered per direction before the producer is slowed"),
+    AP_INIT_TAKE1("WebSessionMaxSessions", set_max_sessions, NULL, RSRC_CONF,
+                  "Most sessions the server runs at once (server-wide)"),
+    AP_INIT_ITERATE("WebSessionOrigin", set_origin, NULL, OR_OPTIONS | ACCESS_CONF,
+                    "Origins allowed to open sessions: 'same', 'any' or"
+                    " scheme://host[:port] ..."),
+    { NULL }
+};
+
+AP_DECLARE_MODULE(websession) = {
+    STANDARD20_MODULE_STUFF,
+    create_dir_conf,
+    merge_dir_conf,
+    create_srv_conf,
+    merge_srv_conf,
+    ws_cmds,
+    register_hooks,
+    AP_MODULE_FLAG_NONE
+};

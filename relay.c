@@ -1,0 +1,199 @@
+/* relay.c -- hand the client socket to a keeper, or relay a TLS stream. */
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_connection.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_ssl.h"
+#include "util_filter.h"
+#include "apr_buckets.h"
+
+#include "ipc.h"
+#include "relay.h"
+
+APLOG_USE_MODULE(websession);
+
+#define RELAY_CHUNK 65536
+
+/* Append whatever the input filters can give without blocking to out
+ * (at most RELAY_CHUNK bytes).  Returns APR_SUCCESS (maybe nothing read),
+ * APR_EOF when the client is gone, or an error. */
+static apr_status_t read_available(conn_rec *c, apr_bucket_brigade *bb,
+                                   char *out, apr_size_t *outlen)
+{
+    apr_status_t rv;
+    apr_size_t want = RELAY_CHUNK - *outlen;
+
+    if (want == 0) {
+        return APR_SUCCESS;
+    }
+    apr_brigade_cleanup(bb);
+    rv = ap_get_brigade(c->input_filters, bb, AP_MODE_READBYTES,
+                        APR_NONBLOCK_READ, want);
+    if (APR_STATUS_IS_EAGAIN(rv)) {
+        return APR_SUCCESS;
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    while (!APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *e = APR_BRIGADE_FIRST(bb);
+        const char *data;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(e)) {
+            return APR_EOF;
+        }
+        rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (len > RELAY_CHUNK - *outlen) {
+            len = RELAY_CHUNK - *outlen;    /* cannot happen: readbytes bounds it */
+        }
+        memcpy(out + *outlen, data, len);
+        *outlen += len;
+        apr_bucket_delete(e);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, const char *pre,
+                                apr_size_t prelen, int pass_fd)
+{
+    char body[sizeof(ipc_attach) + RELAY_CHUNK];
+    ipc_attach a;
+
+    a.flags = flags;
+    a.preread_len = (uint32_t)prelen;
+    memcpy(body, &a, sizeof(a));
+    memcpy(body + sizeof(a), pre, prelen);
+    if (ipc_send_msg(keeper_fd, IPC_ATTACH, body, sizeof(a) + prelen, pass_fd) < 0) {
+        return errno;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
+                          apr_bucket_brigade *bb, char *pending, apr_size_t plen)
+{
+    conn_rec *c = r->connection;
+    apr_socket_t *csd = ap_get_conn_socket(c);
+    apr_os_sock_t cfd;
+    char *down = apr_palloc(r->pool, RELAY_CHUNK);
+    apr_status_t rv = APR_SUCCESS;
+    apr_size_t poff = 0;
+
+    apr_os_sock_get(&cfd, csd);
+    for (;;) {
+        struct pollfd pf[2];
+
+        /* client -> keeper: read only when the previous chunk is delivered */
+        if (poff == plen) {
+            poff = plen = 0;
+            rv = read_available(c, bb, pending, &plen);
+            if (rv != APR_SUCCESS) {
+                break;
+            }
+        }
+        while (poff < plen) {
+            ssize_t n = send(keeper_fd, pending + poff, plen - poff,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    break;
+                }
+                return APR_SUCCESS;         /* the keeper let go */
+            }
+            poff += (apr_size_t)n;
+        }
+        if (poff == plen && plen) {
+            continue;                       /* maybe more is buffered in the filters */
+        }
+
+        pf[0].fd = cfd;
+        pf[0].events = poff == plen ? POLLIN : 0;
+        pf[1].fd = keeper_fd;
+        pf[1].events = POLLIN | (poff < plen ? POLLOUT : 0);
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return APR_FROM_OS_ERROR(errno);
+        }
+        if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(keeper_fd, down, RELAY_CHUNK, MSG_DONTWAIT);
+
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                return APR_SUCCESS;         /* session over or evicted */
+            }
+            if (n > 0) {
+                apr_bucket_brigade *ob = apr_brigade_create(r->pool, c->bucket_alloc);
+
+                APR_BRIGADE_INSERT_TAIL(ob, apr_bucket_transient_create(
+                                            down, (apr_size_t)n, c->bucket_alloc));
+                APR_BRIGADE_INSERT_TAIL(ob, apr_bucket_flush_create(c->bucket_alloc));
+                rv = ap_pass_brigade(c->output_filters, ob);
+                apr_brigade_destroy(ob);
+                if (rv != APR_SUCCESS) {
+                    break;
+                }
+            }
+        }
+    }
+    if (rv != APR_EOF && !APR_STATUS_IS_ECONNRESET(rv)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
+                      "WS03001: [%s] relay ended", fp);
+    }
+    return rv == APR_EOF ? APR_SUCCESS : rv;
+}
+
+apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    char *pre = apr_palloc(r->pool, RELAY_CHUNK);
+    apr_size_t prelen = 0;
+    apr_status_t rv;
+    int plain = !ap_ssl_conn_is_ssl(c) && !c->master;
+
+    /* This handler owns the whole connection from now on. */
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    c->keepalive = AP_CONN_CLOSE;
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    r->input_filters = r->proto_input_filters = c->input_filters;
+
+    rv = read_available(c, bb, pre, &prelen);
+    if (rv != APR_SUCCESS && rv != APR_EOF) {
+        close(keeper_fd);
+        return rv;
+    }
+    if (plain) {
+        apr_socket_t *csd = ap_get_conn_socket(c);
+        apr_os_sock_t cfd;
+
+        apr_os_sock_get(&cfd, csd);
+        rv = send_attach(keeper_fd, IPC_ATTACH_FD, pre, prelen, cfd);
+        close(keeper_fd);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                          "WS03002: [%s] could not hand the connection to its keeper", fp);
+            return rv;
+        }
+        /* The keeper has the socket: close ours without shutdown(). */
+        c->aborted = 1;
+        return APR_SUCCESS;
+    }
+    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY, pre, prelen, -1);
+    if (rv == APR_SUCCESS) {
+        rv = relay(r, keeper_fd, fp, bb, pre, 0);
+    }
+    close(keeper_fd);
+    return rv;
+}

@@ -1,0 +1,23 @@
+/* relay.h -- giving the client connection to a keeper after the 101.
+ *
+ * Contract:
+ *  - ws_handover() is called by the handler once the 101 response is
+ *    flushed and the keeper has said yes on keeper_fd.  Bytes httpd's input
+ *    filters already hold are read without blocking and sent first.
+ *  - Plain TCP: the client socket itself travels to the keeper (SCM_RIGHTS)
+ *    and the connection is marked aborted, so httpd closes only its own
+ *    descriptor, without shutdown(): the worker thread is free at once.
+ *  - TLS or any other filtered connection: the worker relays the decrypted
+ *    byte stream between httpd's filters and keeper_fd until either side
+ *    ends; it never blocks one direction on the other.
+ *  - keeper_fd is closed in every case.  Returns APR_SUCCESS or the error
+ *    that ended the transfer (already logged).
+ */
+#ifndef WS_RELAY_H
+#define WS_RELAY_H
+
+#include "httpd.h"
+
+apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fingerprint);
+
+#endif /* WS_RELAY_H */

@@ -1,0 +1,197 @@
+/* spawner.c -- the keeper-forking daemon, started from httpd's parent. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "ap_listen.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+
+#include "keeper.h"
+#include "spawner.h"
+
+APLOG_USE_MODULE(websession);
+
+static int spawner_sig[2] = { -1, -1 };
+
+static void spawner_on_signal(int sig)
+{
+    int e = errno;
+    unsigned char c = (unsigned char)sig;
+
+    if (write(spawner_sig[1], &c, 1) < 0) {
+        /* a wake-up is already pending */
+    }
+    errno = e;
+}
+
+static void reap_keepers(ws_shared *sh, server_rec *s)
+{
+    int st;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        unsigned freed = ws_table_release_pid(sh->table, pid);
+
+        if (freed) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "WS01001: keeper %ld died (status %d) leaving %u session(s);"
+                         " their slots are freed", (long)pid, st, freed);
+        }
+    }
+}
+
+static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "WS01002: cannot fork a keeper");
+        return;
+    }
+    if (pid == 0) {
+        keeper_env env;
+
+        close(sh->listen_fd);
+        close(spawner_sig[0]);
+        close(spawner_sig[1]);
+        signal(SIGCHLD, SIG_DFL);
+        env.table = sh->table;
+        env.prefix = sh->prefix;
+        env.lifeline_fd = sh->lifeline[0];
+        env.uid = uid;
+        env.s = s;
+        keeper_main(&env, fd);
+    }
+}
+
+static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
+{
+    struct sigaction sa;
+    uid_t uid;
+
+    close(sh->lifeline[1]);
+    setsid();
+    ap_close_listeners();
+    if (ap_run_drop_privileges(p, s)) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
+                     "WS01003: spawner cannot drop privileges; sessions are disabled");
+        _exit(1);
+    }
+    uid = geteuid();
+    if (pipe2(spawner_sig, O_CLOEXEC | O_NONBLOCK) < 0) {
+        _exit(1);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = spawner_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "WS01004: spawner %ld ready, running keepers as uid %ld",
+                 (long)getpid(), (long)uid);
+    for (;;) {
+        struct pollfd pf[3];
+
+        pf[0].fd = sh->listen_fd;
+        pf[0].events = POLLIN;
+        pf[1].fd = sh->lifeline[0];
+        pf[1].events = POLLIN;
+        pf[2].fd = spawner_sig[0];
+        pf[2].events = POLLIN;
+        if (poll(pf, 3, -1) < 0) {
+            continue;
+        }
+        if (pf[2].revents) {
+            unsigned char buf[64];
+            while (read(spawner_sig[0], buf, sizeof(buf)) > 0) {
+            }
+            reap_keepers(sh, s);
+        }
+        if (pf[1].revents) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                         "WS01005: httpd is gone; spawner exits");
+            _exit(0);
+        }
+        if (pf[0].revents & POLLIN) {
+            int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+            if (fd >= 0) {
+                fork_keeper(sh, s, fd, uid);
+                close(fd);
+            }
+        }
+    }
+}
+
+static apr_status_t fork_spawner(ws_shared *sh, server_rec *s, apr_pool_t *pconf);
+
+static void spawner_maintenance(int reason, void *data, apr_wait_t status)
+{
+    ws_shared *sh = data;
+    int mpm_state = AP_MPMQ_STARTING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(sh);
+        sh->proc.pid = 0;
+        ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
+        if (mpm_state != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                         "WS01006: spawner died (status %d); starting a new one",
+                         (int)status);
+            fork_spawner(sh, ap_server_conf, ap_server_conf->process->pconf);
+        }
+        break;
+    default:
+        /* restarts keep the spawner: it holds no configuration */
+        break;
+    }
+}
+
+static apr_status_t fork_spawner(ws_shared *sh, server_rec *s, apr_pool_t *pconf)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "WS01007: cannot fork the spawner");
+        return errno;
+    }
+    if (pid == 0) {
+        spawner_main(sh, s, pconf);
+        _exit(0);
+    }
+    sh->proc.pid = pid;
+    apr_proc_other_child_register(&sh->proc, spawner_maintenance, sh, NULL, pconf);
+    return APR_SUCCESS;
+}
+
+apr_status_t spawner_start(ws_shared *sh, server_rec *s, apr_pool_t *pconf)
+{
+    if (sh->proc.pid > 0 && kill(sh->proc.pid, 0) == 0) {
+        /* Kept from before a graceful restart. */
+        apr_proc_other_child_register(&sh->proc, spawner_maintenance, sh, NULL, pconf);
+        return APR_SUCCESS;
+    }
+    return fork_spawner(sh, s, pconf);
+}

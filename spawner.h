@@ -1,0 +1,37 @@
+/* spawner.h -- the daemon that forks one keeper per session.
+ *
+ * Contract:
+ *  - ws_shared is created once in httpd's parent (post_config) in the
+ *    process pool, so it outlives graceful restarts: the session table in
+ *    anonymous shared memory, the spawner's listening socket, the lifeline
+ *    pipe, and the spawner's pid.
+ *  - spawner_start() forks the daemon unless one from an earlier generation
+ *    still runs, and registers it so httpd forks a new one if it dies.
+ *  - The daemon drops privileges to User/Group, leaves httpd's process group
+ *    and listeners, and forks a keeper (keeper_main) for every connection.
+ *    It reaps keepers and frees the table slots of any that died uncleanly.
+ *  - Everything it forked stops once the lifeline's write end, held only by
+ *    httpd's parent, is closed: that is how `apachectl stop` ends sessions
+ *    while a graceful restart leaves them running.
+ */
+#ifndef WS_SPAWNER_H
+#define WS_SPAWNER_H
+
+#include "httpd.h"
+#include "apr_shm.h"
+#include "apr_thread_proc.h"
+#include "session_table.h"
+
+typedef struct {
+    apr_shm_t *shm;
+    ws_table *table;
+    char prefix[64];            /* abstract socket name prefix */
+    int listen_fd;              /* the spawner's socket */
+    int lifeline[2];            /* [0] read end for daemons, [1] kept by the parent */
+    apr_proc_t proc;            /* the running spawner */
+    unsigned capacity;
+} ws_shared;
+
+apr_status_t spawner_start(ws_shared *sh, server_rec *s, apr_pool_t *pconf);
+
+#endif /* WS_SPAWNER_H */
