@@ -701,7 +701,7 @@ static int parse_spawn(const ipc_spawn *sp, char *strings, char **cwd,
     return 0;
 }
 
-static void keeper_exit(keeper *k, int code)
+static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
 {
     if (k->script_pid > 0) {
         kill(-k->script_pid, SIGKILL);      /* leftovers of the script's group */
@@ -812,7 +812,7 @@ static void handle_signals(keeper *k)
     reap(k);
 }
 
-static void run(keeper *k)
+static __attribute__((noreturn)) void run(keeper *k)
 {
     for (;;) {
         struct pollfd pf[7];

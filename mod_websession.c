@@ -400,7 +400,7 @@ static int is_persistent(request_rec *r, const ws_dir_conf *c)
     }
     /* Claimed by another handler (AddHandler cgi-script, SetHandler ...)?
      * Without a claim r->handler is a content type or the default. */
-    if (r->handler && strcmp(r->handler, "websession")
+    if (r->handler && *r->handler && strcmp(r->handler, "websession")
         && strcmp(r->handler, "default-handler") && !ap_strchr_c(r->handler, '/')) {
         return 0;
     }
@@ -655,7 +655,13 @@ static int ws_handler(request_rec *r)
     ws_hs_result res;
     const char *id;
 
-    if (!c->on || r->main || !is_persistent(r, c)) {
+    if (!c->on || r->main) {
+        return DECLINED;
+    }
+    if (!is_persistent(r, c)) {
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      "WS00023: %s is not persistent (handler %s); declined",
+                      r->filename, r->handler ? r->handler : "none");
         return DECLINED;
     }
     if (!shared) {
