@@ -38,6 +38,9 @@ enum {
     IPC_ERR_INTERNAL
 };
 
+/* Most client bytes an attach may carry (read by httpd before the handover). */
+#define IPC_MAX_PREREAD   (4u * 1024 * 1024)
+
 #define IPC_ATTACH_FD     1u   /* the client socket travels with the header */
 #define IPC_ATTACH_RELAY  2u   /* this Unix connection carries the byte stream */
 

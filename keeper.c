@@ -381,7 +381,7 @@ static int receive_attach(keeper *k, int fd)
 
     if (ipc_recv_header(fd, IPC_ATTACH, &len, &passed) < 0 || len < sizeof(a)
         || ipc_read_full(fd, &a, sizeof(a), passed < 0 ? &passed : NULL) < 0
-        || len != sizeof(a) + a.preread_len || a.preread_len > READ_CHUNK) {
+        || len != sizeof(a) + a.preread_len || a.preread_len > IPC_MAX_PREREAD) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
                      "WS02014: [%s] bad attach request from httpd", k->fp);
         goto fail;

@@ -64,16 +64,53 @@ static apr_status_t read_available(conn_rec *c, apr_bucket_brigade *bb,
     return APR_SUCCESS;
 }
 
-static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, const char *pre,
+/* Everything the input filters hold or can read without blocking.  A
+ * single READBYTES call may leave part of a bucket inside the core input
+ * filter, and those bytes must not stay behind in httpd. */
+static apr_status_t drain_filters(request_rec *r, apr_bucket_brigade *bb,
+                                  char **out, apr_size_t *outlen)
+{
+    apr_size_t cap = RELAY_CHUNK, len = 0;
+    char *buf = apr_palloc(r->pool, sizeof(ipc_attach) + cap);
+    apr_status_t rv;
+
+    for (;;) {
+        apr_size_t got = 0;
+        char *chunk = apr_palloc(r->pool, RELAY_CHUNK);
+
+        rv = read_available(r->connection, bb, chunk, &got);
+        if (rv != APR_SUCCESS || got == 0) {
+            break;
+        }
+        if (len + got > cap) {
+            char *bigger;
+            while (len + got > cap) {
+                cap *= 2;
+            }
+            if (cap > IPC_MAX_PREREAD) {
+                return APR_ENOSPC;
+            }
+            bigger = apr_palloc(r->pool, sizeof(ipc_attach) + cap);
+            memcpy(bigger, buf, sizeof(ipc_attach) + len);
+            buf = bigger;
+        }
+        memcpy(buf + sizeof(ipc_attach) + len, chunk, got);
+        len += got;
+    }
+    *out = buf;
+    *outlen = len;
+    return rv == APR_EOF ? APR_SUCCESS : rv;
+}
+
+/* IPC_ATTACH; body has room for the header before its prelen bytes. */
+static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, char *body,
                                 apr_size_t prelen, int pass_fd)
 {
-    char body[sizeof(ipc_attach) + RELAY_CHUNK];
     ipc_attach a;
 
     a.flags = flags;
     a.preread_len = (uint32_t)prelen;
     memcpy(body, &a, sizeof(a));
-    memcpy(body + sizeof(a), pre, prelen);
     if (ipc_send_msg(keeper_fd, IPC_ATTACH, body, sizeof(a) + prelen, pass_fd) < 0) {
         return errno;
     }
@@ -158,7 +195,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
 {
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
-    char *pre = apr_palloc(r->pool, RELAY_CHUNK);
+    char *body;
     apr_size_t prelen = 0;
     apr_status_t rv;
     int plain = !ap_ssl_conn_is_ssl(c) && !c->master;
@@ -169,9 +206,12 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
     r->output_filters = r->proto_output_filters = c->output_filters;
     r->input_filters = r->proto_input_filters = c->input_filters;
 
-    rv = read_available(c, bb, pre, &prelen);
-    if (rv != APR_SUCCESS && rv != APR_EOF) {
+    rv = drain_filters(r, bb, &body, &prelen);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      "WS03003: [%s] could not take the client's first bytes", fp);
         close(keeper_fd);
+        c->aborted = 1;
         return rv;
     }
     if (plain) {
@@ -179,7 +219,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
         apr_os_sock_t cfd;
 
         apr_os_sock_get(&cfd, csd);
-        rv = send_attach(keeper_fd, IPC_ATTACH_FD, pre, prelen, cfd);
+        rv = send_attach(keeper_fd, IPC_ATTACH_FD, body, prelen, cfd);
         close(keeper_fd);
         if (rv != APR_SUCCESS) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
@@ -190,9 +230,9 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
         c->aborted = 1;
         return APR_SUCCESS;
     }
-    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY, pre, prelen, -1);
+    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY, body, prelen, -1);
     if (rv == APR_SUCCESS) {
-        rv = relay(r, keeper_fd, fp, bb, pre, 0);
+        rv = relay(r, keeper_fd, fp, bb, apr_palloc(r->pool, RELAY_CHUNK), 0);
     }
     close(keeper_fd);
     return rv;
