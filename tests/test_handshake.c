@@ -185,6 +185,8 @@ static void test_accept(void)
 {
     char out[WS_ACCEPT_LEN + 1];
 
+    /* RFC 6455 section 1.3: the sample key gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+     * (also what openssl sha1 | base64 gives). */
     memset(out, 'z', sizeof(out));
     ws_hs_accept(RFC_KEY, out);
     CHECK(strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
@@ -194,8 +196,7 @@ static void test_accept(void)
     /* Leading and trailing whitespace is not part of the key. */
     ws_hs_accept("  " RFC_KEY "\t", out);
     CHECK(strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
-    /* RFC 6455 section 1.3 gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo= for its sample key
-     * (checked against openssl).  Anything else gives a different answer, always 28 characters. */
+    /* Anything else gives a different answer, always 28 characters. */
     ws_hs_accept("dGhlIHNhbXBsZSBub25jZq==", out);
     CHECK(strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0 && strlen(out) == 28);
     ws_hs_accept("", out);
