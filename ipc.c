@@ -35,6 +35,16 @@ static socklen_t make_addr(struct sockaddr_un *sa, const char *name)
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 
+/* Close fd keeping errno; returns -1 for the caller to return. */
+static int fail_closing(int fd)
+{
+    int e = errno;
+
+    close(fd);
+    errno = e;
+    return -1;
+}
+
 int ipc_listen(const char *name, int backlog)
 {
     struct sockaddr_un sa;
@@ -45,10 +55,7 @@ int ipc_listen(const char *name, int backlog)
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, backlog) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
+        return fail_closing(fd);
     }
     return fd;
 }
@@ -75,10 +82,7 @@ int ipc_connect(const char *name, int timeout_ms)
     ipc_set_timeouts(fd, timeout_ms);
     while (connect(fd, (struct sockaddr *)&sa, len) < 0) {
         if (errno != EINTR) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
+            return fail_closing(fd);
         }
     }
     return fd;

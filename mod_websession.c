@@ -231,31 +231,26 @@ static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg
     return NULL;
 }
 
-static const char *set_max_message(cmd_parms *cmd, void *cfg, const char *arg)
+/* WebSessionMaxMessage and WebSessionBuffer: a byte count; cmd->info holds
+ * the smallest value allowed. */
+static const char *set_size(cmd_parms *cmd, void *cfg, const char *arg)
 {
     ws_dir_conf *c = cfg;
     apr_int64_t v;
-    const char *err = parse_number(cmd, arg, 1, 1024 * 1024 * 1024, &v);
+    const char *err = parse_number(cmd, arg, (apr_int64_t)(apr_uintptr_t)cmd->info,
+                                   1024 * 1024 * 1024, &v);
 
     if (err) {
         return apr_pstrcat(cmd->pool, err, " (bytes)", NULL);
     }
-    c->max_message = (apr_size_t)v;
-    c->max_message_set = 1;
-    return NULL;
-}
-
-static const char *set_buffer(cmd_parms *cmd, void *cfg, const char *arg)
-{
-    ws_dir_conf *c = cfg;
-    apr_int64_t v;
-    const char *err = parse_number(cmd, arg, 4096, 1024 * 1024 * 1024, &v);
-
-    if (err) {
-        return apr_pstrcat(cmd->pool, err, " (bytes)", NULL);
+    if (!strcasecmp(cmd->cmd->name, "WebSessionBuffer")) {
+        c->buffer = (apr_size_t)v;
+        c->buffer_set = 1;
     }
-    c->buffer = (apr_size_t)v;
-    c->buffer_set = 1;
+    else {
+        c->max_message = (apr_size_t)v;
+        c->max_message_set = 1;
+    }
     return NULL;
 }
 
@@ -788,9 +783,9 @@ static const command_rec ws_cmds[] = {
     AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for its client to come back (1-86400)"),
-    AP_INIT_TAKE1("WebSessionMaxMessage", set_max_message, NULL, OR_OPTIONS | ACCESS_CONF,
+    AP_INIT_TAKE1("WebSessionMaxMessage", set_size, (void *)1, OR_OPTIONS | ACCESS_CONF,
                   "Largest message in bytes, either direction"),
-    AP_INIT_TAKE1("WebSessionBuffer", set_buffer, NULL, OR_OPTIONS | ACCESS_CONF,
+    AP_INIT_TAKE1("WebSessionBuffer", set_size, (void *)4096, OR_OPTIONS | ACCESS_CONF,
                   "Bytes buffered per direction before the producer is slowed"),
     AP_INIT_TAKE1("WebSessionMaxSessions", set_max_sessions, NULL, RSRC_CONF,
                   "Most sessions the server runs at once (server-wide)"),
