@@ -9,6 +9,9 @@
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
+ *  - A resume's IPC_HELLO carries the session secret, compared by the keeper
+ *    in constant time: processes of httpd's own user cannot attach to a
+ *    session they do not hold the id of.
  *  - All integers are host order: both ends are the same machine and build.
  *  - ipc_write_full / ipc_read_full retry on EINTR and partial transfers and
  *    fail with errno set; reads time out per the socket's SO_RCVTIMEO.
@@ -26,7 +29,7 @@
 
 enum {
     IPC_SPAWN = 1,      /* worker -> spawner/keeper: start a session */
-    IPC_HELLO = 2,      /* worker -> keeper: may I attach? */
+    IPC_HELLO = 2,      /* worker -> keeper: may I attach? body: the secret */
     IPC_REPLY = 3,      /* keeper -> worker */
     IPC_ATTACH = 4      /* worker -> keeper: here is the client */
 };
@@ -63,6 +66,7 @@ typedef struct {
     uint32_t nenv;
     uint32_t strings_len;
     unsigned char pubid[WS_PUBID_LEN];
+    unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
 } ipc_spawn;
 
 typedef struct {

@@ -432,6 +432,7 @@ static void send_reply(int fd, uint32_t status, const char *msg)
 static void accept_attach(keeper *k)
 {
     uint32_t len;
+    unsigned char secret[WS_SECRET_LEN];
     int fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
     if (fd < 0) {
@@ -444,7 +445,15 @@ static void accept_attach(keeper *k)
         return;
     }
     ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);
-    if (ipc_recv_header(fd, IPC_HELLO, &len, NULL) < 0 || len != 0) {
+    if (ipc_recv_header(fd, IPC_HELLO, &len, NULL) < 0 || len != sizeof(secret)
+        || ipc_read_full(fd, secret, sizeof(secret), NULL) < 0) {
+        close(fd);
+        return;
+    }
+    if (!ws_ct_equal(secret, k->cfg.secret, sizeof(secret))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02017: [%s] refused an attach that did not present the session id",
+                     k->fp);
         close(fd);
         return;
     }

@@ -454,6 +454,7 @@ static char *dir_of(apr_pool_t *p, const char *path)
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
+                      const unsigned char secret[WS_SECRET_LEN],
                       char **argv, char **envp, const char *cwd)
 {
     ipc_spawn sp;
@@ -478,6 +479,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int fd, unsigned slo
     sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
     sp.strings_len = (uint32_t)len;
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
+    memcpy(sp.secret, secret, WS_SECRET_LEN);
 
     body = apr_palloc(r->pool, sizeof(sp) + len);
     memcpy(body, &sp, sizeof(sp));
@@ -569,7 +571,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c)
 
     ipc_spawner_name(name, shared->prefix);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || send_spawn(r, c, fd, slot, gen, pubid, argv,
+    if (fd < 0 || send_spawn(r, c, fd, slot, gen, pubid, secret, argv,
                              script_env(r, c, fp), cwd) < 0
         || read_reply(fd, &rep) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
@@ -602,7 +604,6 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
     char fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
     ws_slot_info info;
     ipc_reply rep;
-    uint32_t hello_len = 0;
     int fd;
 
     if (!ws_id_decode(id, secret)) {
@@ -622,7 +623,7 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
     ws_pubid_hex(info.pubid, fp);
     ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, NULL, hello_len, -1) < 0
+    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, secret, sizeof(secret), -1) < 0
         || read_reply(fd, &rep) < 0 || rep.status != IPC_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,
                       "WS00012: [%s] session's keeper is gone or ending", fp);
