@@ -28,6 +28,7 @@ APLOG_USE_MODULE(websession);
 #define READ_CHUNK      65536
 #define SPAWN_MAX_BODY  (1024 * 1024)
 #define LINGER_SECONDS  1
+#define CLOSE_SECONDS   5       /* a client that reads nothing cannot hold a close */
 #define ATTACH_TIMEOUT_MS 3000
 
 /* A byte queue: data[off..len) is pending. */
@@ -60,6 +61,7 @@ typedef struct {
     int input_done;             /* no more frames are read from this client */
     int close_queued;           /* our close frame is in to_client */
     int lingering;              /* close flushed, write side shut, draining */
+    apr_time_t close_deadline;  /* drop the client if the close is not out by then */
     apr_time_t linger_until;
     apr_time_t detached_since;
     kbuf to_client;
@@ -193,6 +195,7 @@ static void queue_close(keeper *k, unsigned code, const char *reason)
     }
     queue_frame(k, WS_OP_CLOSE, pl, n);
     k->close_queued = 1;
+    k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
     k->input_done = 1;
 }
 
@@ -328,7 +331,7 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
         case WS_EV_PONG:
             break;
         case WS_EV_CLOSE:
-            queue_close(k, ev.code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NO_STATUS : ev.code, "");
+            queue_close(k, ev.code, "");    /* 1005: an empty close, as received */
             begin_end(k, "client closed the session");
             return;
         case WS_EV_ERROR:
@@ -853,6 +856,10 @@ static __attribute__((noreturn)) void run(keeper *k)
             client_drop(k, "close handshake done");
             continue;
         }
+        if (k->cfd >= 0 && k->close_queued && !k->lingering && now >= k->close_deadline) {
+            client_drop(k, "client did not read the close frame");
+            continue;
+        }
 
         pf[npf].fd = k->life_fd;
         pf[npf].events = POLLIN;
@@ -899,6 +906,10 @@ static __attribute__((noreturn)) void run(keeper *k)
         }
         if (k->lingering && (!deadline || k->linger_until < deadline)) {
             deadline = k->linger_until;
+        }
+        if (k->cfd >= 0 && k->close_queued && !k->lingering
+            && (!deadline || k->close_deadline < deadline)) {
+            deadline = k->close_deadline;
         }
         if (k->over && !k->reaped && k->end_phase == 0) {
             timeout = 50;           /* waiting for stdin to drain */
