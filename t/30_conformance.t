@@ -1,0 +1,66 @@
+# RFC 6455 conformance of the WebSocket endpoint: runs the Autobahn-style
+# suite t/conformance/wsconform.py (Python 3, standard library only) against
+# /framed, where the module runs /bin/cat in framed mode so that every text
+# and binary message comes back exactly.  The suite prints one line per case
+# and, last, "conformance: N passed, M failed"; every line is shown here as a
+# TAP comment: FAIL lines with diag, the others with note.
+#
+# To run the suite by hand against a running server:
+#   /usr/bin/python3 t/conformance/wsconform.py ws://localhost:PORT/framed \
+#       --max-message 1048576 [--case 6.4] [--timeout 2]
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use File::Spec::Functions qw(catfile);
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+
+my $python = '/usr/bin/python3';
+my $suite  = catfile($FindBin::Bin, 'conformance', 'wsconform.py');
+# /framed: WebSessionMaxMessage 1048576 (also the module's default)
+my $max_message = 1048576;
+
+plan skip_all => 'mod_websession is not loaded' unless need_module('websession');
+plan skip_all => "$python is not available" unless -x $python;
+plan skip_all => "$suite is missing" unless -f $suite;
+
+plan tests => 3;
+
+my $vars = Apache::Test::vars();
+my $url  = sprintf 'ws://%s:%d/framed', $vars->{servername}, $vars->{port};
+
+my @cmd = ($python, $suite, $url, '--max-message', $max_message);
+note "running: @cmd";
+
+my @lines;
+my $status;
+{
+    my $pid = open(my $out, '-|', @cmd)
+        or BAIL_OUT("cannot run $python $suite: $!");
+    # The suite bounds every wait itself (about 10 s in all against a
+    # conformant server); this only guards against a hang.
+    local $SIG{ALRM} = sub { kill 'TERM', $pid; };
+    alarm 600;
+    while (my $line = <$out>) {
+        chomp $line;
+        push @lines, $line;
+        if ($line =~ /^FAIL /) { diag $line } else { note $line }
+    }
+    close $out;
+    $status = $?;
+    alarm 0;
+}
+
+my ($passed, $failed);
+if (@lines && $lines[-1] =~ /^conformance: (\d+) passed, (\d+) failed$/) {
+    ($passed, $failed) = ($1, $2);
+}
+my $counts = defined $passed ? "$passed passed, $failed failed" : 'no summary line';
+
+is $status >> 8, 0, "wsconform.py $url exits 0 ($counts)"
+    or diag sprintf 'exit status %d, signal %d', $status >> 8, $status & 127;
+ok defined $passed, "the last line is the summary ($counts)";
+ok defined $failed && $failed == 0 && $passed > 0,
+    "conformance: $counts";
