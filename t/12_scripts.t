@@ -193,11 +193,7 @@ ok !process_gone($ab_pid), '... the script keeps running after the connection dr
     $ws->send_close(4003);
     ok $ws->wait_eof(10), '... we answer it, the server closes its side';
     my $re = WSClient->connect('/ws/exit3', [ 'Session-ID' => $sid ], $port);
-    {
-        local $TODO = 'keeper ignores the close reply once its own close is queued'
-                    . ' (input_done); the id stays attachable while it lingers';
-        is $re->status, 410, '... the id right after the close handshake: 410';
-    }
+    is $re->status, 410, '... the id right after the close handshake: 410';
     $re->drop;
     $ws->drop;
 }
