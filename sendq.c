@@ -1,44 +1,8 @@
 /* sendq.c -- ordering, retention and replay of a keeper's outgoing frames. */
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "sendq.h"
-
-static void buf_append(sendq_buf *b, const unsigned char *p, size_t n)
-{
-    if (n == 0) {
-        return;
-    }
-    if (b->len + n > b->cap) {
-        if (b->off > 0) {
-            memmove(b->data, b->data + b->off, b->len - b->off);
-            b->len -= b->off;
-            b->off = 0;
-        }
-        if (b->len + n > b->cap) {
-            size_t cap = b->cap ? b->cap : 4096;
-
-            while (cap < b->len + n) {
-                cap *= 2;
-            }
-            b->data = realloc(b->data, cap);
-            if (!b->data) {
-                abort();        /* callers bound what they queue */
-            }
-            b->cap = cap;
-        }
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-static void buf_reset_if_empty(sendq_buf *b)
-{
-    if (b->off == b->len) {
-        b->off = b->len = 0;
-    }
-}
 
 /* Total length of the frame whose header starts at p. */
 static size_t frame_len(const unsigned char *p)
@@ -66,8 +30,8 @@ void sendq_init(sendq *q, int retain)
 
 void sendq_free(sendq *q)
 {
-    free(q->dq.data);
-    free(q->cq.data);
+    bytebuf_free(&q->dq);
+    bytebuf_free(&q->cq);
     memset(q, 0, sizeof(*q));
 }
 
@@ -78,15 +42,15 @@ void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
     if (q->final_len) {
         return;                 /* nothing follows the final frame */
     }
-    buf_append(&q->dq, hdr, hlen);
-    buf_append(&q->dq, prefix, plen);
-    buf_append(&q->dq, payload, len);
+    bytebuf_append(&q->dq, hdr, hlen);
+    bytebuf_append(&q->dq, prefix, plen);
+    bytebuf_append(&q->dq, payload, len);
     q->queued++;
 }
 
 void sendq_ctl(sendq *q, const unsigned char *frame, size_t len)
 {
-    buf_append(&q->cq, frame, len);
+    bytebuf_append(&q->cq, frame, len);
 }
 
 void sendq_final(sendq *q, const unsigned char *frame, size_t len)
@@ -94,7 +58,7 @@ void sendq_final(sendq *q, const unsigned char *frame, size_t len)
     if (q->final_len) {
         return;
     }
-    buf_append(&q->dq, frame, len);
+    bytebuf_append(&q->dq, frame, len);
     q->final_len = len;
 }
 
@@ -146,8 +110,7 @@ void sendq_wrote(sendq *q, size_t n)
         q->cur_left -= step;
         n -= step;
         if (q->cur_ctl) {
-            q->cq.off += step;
-            buf_reset_if_empty(&q->cq);
+            bytebuf_consume(&q->cq, step);
             continue;
         }
         q->wrel += step;
@@ -159,10 +122,9 @@ void sendq_wrote(sendq *q, size_t n)
             q->final_written = 1;
         }
         else if (!q->retain) {
-            q->dq.off += q->wrel;
+            bytebuf_consume(&q->dq, q->wrel);
             q->wrel = 0;
             q->acked++;
-            buf_reset_if_empty(&q->dq);
         }
     }
 }
@@ -187,9 +149,8 @@ static size_t head_frames_len(const sendq *q, uint64_t k)
 
 static void drop_head(sendq *q, uint64_t k, size_t bytes)
 {
-    q->dq.off += bytes;
+    bytebuf_consume(&q->dq, bytes);
     q->acked += k;
-    buf_reset_if_empty(&q->dq);
 }
 
 int sendq_ack(sendq *q, uint64_t n)
@@ -231,7 +192,7 @@ int sendq_resume(sendq *q, uint64_t n)
 
 void sendq_detach(sendq *q)
 {
-    q->cq.off = q->cq.len = 0;
+    bytebuf_clear(&q->cq);
     q->cur_left = 0;
     q->cur_ctl = 0;
     q->wrel = 0;

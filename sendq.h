@@ -22,16 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    unsigned char *data;
-    size_t off, len, cap;
-} sendq_buf;
+#include "bytebuf.h"
 
 typedef struct {
     int retain;
     int held;
-    sendq_buf dq;               /* data frames [dq.off, dq.len), then maybe the final */
-    sendq_buf cq;               /* control frames */
+    bytebuf dq;               /* data frames [dq.off, dq.len), then maybe the final */
+    bytebuf cq;               /* control frames */
     size_t wrel;                /* bytes of dq after dq.off written on this connection */
     size_t cur_left;            /* bytes left of the frame being written */
     int cur_ctl;                /* that frame is a control frame */
