@@ -196,7 +196,6 @@ static void queue_close(keeper *k, unsigned code, const char *reason)
     queue_frame(k, WS_OP_CLOSE, pl, n);
     k->close_queued = 1;
     k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
-    k->input_done = 1;
 }
 
 /* After a detach, a frame written only in part is sent again whole. */
@@ -308,12 +307,16 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
         case WS_EV_NEED_MORE:
             return;
         case WS_EV_MESSAGE:
+            if (k->close_queued) {
+                break;          /* we are closing: only the client's close counts */
+            }
             if (k->cfg.mode == MSG_LINES && ev.binary) {
                 ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                              "WS02011: [%s] binary message refused in lines mode", k->fp);
                 queue_close(k, WS_CLOSE_UNSUPPORTED,
                             "binary messages need WebSessionMessages framed");
                 begin_end(k, "client sent a binary message in lines mode");
+                k->input_done = 1;
                 return;
             }
             else {
@@ -326,13 +329,21 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
             }
             break;
         case WS_EV_PING:
-            queue_frame(k, WS_OP_PONG, ev.data, ev.len);
+            if (!k->close_queued) {
+                queue_frame(k, WS_OP_PONG, ev.data, ev.len);
+            }
             break;
         case WS_EV_PONG:
             break;
         case WS_EV_CLOSE:
-            queue_close(k, ev.code, "");    /* 1005: an empty close, as received */
-            begin_end(k, "client closed the session");
+            if (k->close_queued) {
+                begin_end(k, "close handshake complete");
+            }
+            else {
+                queue_close(k, ev.code, "");    /* 1005: an empty close, as received */
+                begin_end(k, "client closed the session");
+            }
+            k->input_done = 1;
             return;
         case WS_EV_ERROR:
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
@@ -340,6 +351,7 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
                          k->fp, ev.code, ev.reason);
             queue_close(k, ev.code, ev.reason);
             begin_end(k, "client protocol error");
+            k->input_done = 1;
             return;
         }
     }
@@ -364,7 +376,7 @@ static void client_attach(keeper *k, int fd, int relay,
     k->cfd = fd;
     k->relay = relay;
     k->lingering = 0;
-    k->input_done = k->close_queued;
+    k->input_done = 0;
     ws_parser_destroy(k->parser);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
     k->detached_since = 0;
@@ -760,7 +772,6 @@ static int flush_client(keeper *k)
         /* Our close frame is out: shut our side, drain theirs briefly. */
         shutdown(k->cfd, SHUT_WR);
         k->lingering = 1;
-        k->input_done = 1;
         k->linger_until = apr_time_now() + apr_time_from_sec(LINGER_SECONDS);
     }
     return 0;
@@ -873,7 +884,7 @@ static __attribute__((noreturn)) void run(keeper *k)
         if (k->cfd >= 0) {
             pf[npf].fd = k->cfd;
             pf[npf].events = 0;
-            if (kbuf_pending(&k->to_script) < limit || k->input_done) {
+            if (kbuf_pending(&k->to_script) < limit || k->input_done || k->close_queued) {
                 pf[npf].events |= POLLIN;
             }
             if (kbuf_pending(&k->to_client)) {
