@@ -8,6 +8,7 @@
 #   make install    install the module and Debian's websession.load/.conf
 
 APXS      ?= apxs
+LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
 CC        ?= cc
 PORT      ?= 8080
 FUZZ_SECONDS ?= 60
@@ -84,7 +85,8 @@ demo: deps all
 	PORT=$(PORT) demo/run
 
 install: all
-	$(APXS) -i -n websession mod_websession.la
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)/etc/apache2/mods-available
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -n websession mod_websession.la
 	install -m 644 debian/websession.load $(DESTDIR)/etc/apache2/mods-available/websession.load
 	install -m 644 websession.conf $(DESTDIR)/etc/apache2/mods-available/websession.conf
 

@@ -86,6 +86,7 @@ typedef struct {
     int end_phase;              /* 0 none, 1 EOF sent, 2 TERM sent, 3 KILL sent */
     apr_time_t end_deadline;
     int life_fd;                /* lifeline, -1 once it reported EOF */
+    int parent_fd;              /* pidfd of httpd's parent, -1 once it fired */
 } keeper;
 
 static int sig_pipe[2] = { -1, -1 };
@@ -120,7 +121,7 @@ unsigned keeper_exit_code(int st, char *reason, size_t reason_len)
     }
     if (WIFSIGNALED(st)) {
         snprintf(reason, reason_len, "script killed by signal %d", WTERMSIG(st));
-        return 4200u + (unsigned)WTERMSIG(st);
+        return 4300u + (unsigned)WTERMSIG(st);
     }
     snprintf(reason, reason_len, "script ended");
     return WS_CLOSE_INTERNAL;
@@ -415,6 +416,10 @@ static void client_attach(keeper *k, int fd, int relay,
     k->relay = relay;
     k->lingering = 0;
     k->input_done = 0;
+    if (k->close_queued) {
+        /* a close queued while detached: the deadline starts now */
+        k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
+    }
     ws_parser_destroy(k->parser);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
     k->detached_since = 0;
@@ -929,8 +934,8 @@ static int heartbeat(keeper *k, apr_time_t now)
 static __attribute__((noreturn)) void run(keeper *k)
 {
     for (;;) {
-        struct pollfd pf[7];
-        int npf = 0, ix_life, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
+        struct pollfd pf[8];
+        int npf = 0, ix_life, ix_parent, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
             ix_out = -1, ix_err = -1, timeout = -1;
         apr_time_t now, deadline = 0;
         size_t limit = k->cfg.buffer;
@@ -969,6 +974,9 @@ static __attribute__((noreturn)) void run(keeper *k)
         pf[npf].fd = k->life_fd;
         pf[npf].events = POLLIN;
         ix_life = npf++;
+        pf[npf].fd = k->parent_fd;
+        pf[npf].events = POLLIN;
+        ix_parent = npf++;
         pf[npf].fd = k->listen_fd;
         pf[npf].events = POLLIN;
         ix_listen = npf++;
@@ -1043,9 +1051,13 @@ static __attribute__((noreturn)) void run(keeper *k)
         if (pf[ix_sig].revents) {
             handle_signals(k);
         }
-        if (pf[ix_life].revents) {
+        if (pf[ix_life].revents || pf[ix_parent].revents) {
             close(k->life_fd);
             k->life_fd = -1;
+            if (k->parent_fd >= 0) {
+                close(k->parent_fd);
+                k->parent_fd = -1;
+            }
             if (!k->stopping) {
                 k->stopping = 1;
                 queue_close(k, WS_CLOSE_GOING_AWAY, "server shutting down");
@@ -1081,6 +1093,7 @@ void keeper_main(const keeper_env *env, int conn_fd)
     k->env = env;
     k->cfd = k->sin = k->sout = k->serr = k->listen_fd = -1;
     k->life_fd = env->lifeline_fd;
+    k->parent_fd = env->parent_fd;
 
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         _exit(1);

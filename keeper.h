@@ -33,6 +33,8 @@ typedef struct {
     ws_table *table;
     const char *prefix;         /* abstract socket name prefix */
     int lifeline_fd;            /* EOF once httpd's parent process is gone */
+    int parent_fd;              /* pidfd of httpd's parent (readable once it
+                                 * exits, even if killed), or -1 */
     uid_t uid;                  /* peers allowed besides root */
     server_rec *s;              /* for the error log */
 } keeper_env;
@@ -40,7 +42,7 @@ typedef struct {
 void keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
 
 /* Close code and reason for a script's wait status: exit 0 -> 1000,
- * exit N -> 4000 + N, killed by signal S -> 4200 + S. */
+ * exit N -> 4000 + N (up to 4255), killed by signal S -> 4300 + S. */
 unsigned keeper_exit_code(int wait_status, char *reason, size_t reason_len);
 
 #endif /* WS_KEEPER_H */

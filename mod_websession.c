@@ -458,6 +458,8 @@ static char **script_env(request_rec *r, const ws_dir_conf *c, const char *pubhe
             apr_table_setn(e, "SCRIPT_NAME", apr_pstrndup(r->pool, r->uri, n));
             apr_table_setn(e, "PATH_INFO", r->uri + n);
         }
+    }
+    if (c->command) {
         apr_table_unset(e, "PATH_TRANSLATED");
         apr_table_setn(e, "SCRIPT_FILENAME", c->command_argv[0]);
     }
@@ -826,10 +828,12 @@ static void ws_child_init(apr_pool_t *p, server_rec *s)
     (void)p;
     (void)s;
     if (shared) {
-        /* Only the spawner serves its socket; only the parent keeps the
-         * lifeline's write end meaningful, but children may hold it. */
+        /* Only the spawner serves its socket, and only the parent may hold
+         * the lifeline's write end: a child that outlives a killed parent
+         * must not keep the sessions alive. */
         close(shared->listen_fd);
         shared->listen_fd = -1;
+        close(shared->lifeline[1]);
     }
 }
 

@@ -11,6 +11,7 @@
 #include "http_core.h"
 #include "http_log.h"
 #include "http_ssl.h"
+#include "ap_mpm.h"
 #include "util_filter.h"
 #include "apr_buckets.h"
 
@@ -20,6 +21,7 @@
 APLOG_USE_MODULE(websession);
 
 #define RELAY_CHUNK 65536
+#define RELAY_TICK_MS 1000      /* how often an idle relay checks for a stop */
 
 /* Append whatever the input filters can give without blocking to out
  * (at most RELAY_CHUNK bytes).  Returns APR_SUCCESS (maybe nothing read),
@@ -130,6 +132,7 @@ static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
     apr_os_sock_get(&cfd, csd);
     for (;;) {
         struct pollfd pf[2];
+        int n_ready;
 
         /* client -> keeper: read only when the previous chunk is delivered */
         if (poff == plen) {
@@ -158,11 +161,25 @@ static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
         pf[0].events = poff == plen ? POLLIN : 0;
         pf[1].fd = keeper_fd;
         pf[1].events = POLLIN | (poff < plen ? POLLOUT : 0);
-        if (poll(pf, 2, -1) < 0) {
+        n_ready = poll(pf, 2, RELAY_TICK_MS);
+        if (n_ready < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return APR_FROM_OS_ERROR(errno);
+        }
+        if (n_ready == 0) {
+            int state = AP_MPMQ_RUNNING;
+
+            ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+            if (state == AP_MPMQ_STOPPING) {
+                /* This child is going away (stop, restart, recycling): let
+                 * go of the client, whose session stays with its keeper. */
+                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                              "WS03004: [%s] httpd child stopping; relay ends", fp);
+                return APR_SUCCESS;
+            }
+            continue;
         }
         if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = recv(keeper_fd, down, RELAY_CHUNK, MSG_DONTWAIT);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 APLOG_USE_MODULE(websession);
 
 static int spawner_sig[2] = { -1, -1 };
+static int parent_fd = -1;      /* pidfd of httpd's parent */
 
 static void spawner_on_signal(int sig)
 {
@@ -70,6 +72,7 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         env.table = sh->table;
         env.prefix = sh->prefix;
         env.lifeline_fd = sh->lifeline[0];
+        env.parent_fd = parent_fd;
         env.uid = uid;
         env.s = s;
         keeper_main(&env, fd);
@@ -82,6 +85,9 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
     uid_t uid;
 
     close(sh->lifeline[1]);
+    /* The lifeline ends when every holder of its write end is gone; the
+     * pidfd fires when httpd's parent exits, however it exits. */
+    parent_fd = pidfd_open(getppid(), 0);
     setsid();
     ap_close_listeners();
     if (ap_run_drop_privileges(p, s)) {
@@ -109,7 +115,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
                  "WS01004: spawner %ld ready, running keepers as uid %ld",
                  (long)getpid(), (long)uid);
     for (;;) {
-        struct pollfd pf[3];
+        struct pollfd pf[4];
 
         pf[0].fd = sh->listen_fd;
         pf[0].events = POLLIN;
@@ -117,7 +123,9 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         pf[1].events = POLLIN;
         pf[2].fd = spawner_sig[0];
         pf[2].events = POLLIN;
-        if (poll(pf, 3, -1) < 0) {
+        pf[3].fd = parent_fd;
+        pf[3].events = POLLIN;
+        if (poll(pf, 4, -1) < 0) {
             continue;
         }
         if (pf[2].revents) {
@@ -126,7 +134,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
             }
             reap_keepers(sh, s);
         }
-        if (pf[1].revents) {
+        if (pf[1].revents || pf[3].revents) {
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                          "WS01005: httpd is gone; spawner exits");
             _exit(0);

@@ -232,7 +232,7 @@ ok !process_gone($ab_pid), '... the script keeps running after the connection dr
     my $ws = WSClient->connect('/ws/killself', [], $port);
     is $ws->status, 101, '/ws/killself: 101';
     $ws->send_text('one');
-    expect_close($ws, 4209, qr/signal 9\b/, '... killed by SIGKILL (4200 + 9)');
+    expect_close($ws, 4309, qr/signal 9\b/, '... killed by SIGKILL (4300 + 9)');
 }
 
 # ---- stderr goes to the error log -------------------------------------------

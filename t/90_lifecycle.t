@@ -149,11 +149,6 @@ SKIP: {
 
     my $stop = stop_httpd(30);
     {
-        # The relay loop (relay.c) polls with no timeout and never learns
-        # that its child is stopping: the child does not exit on SIGTERM,
-        # httpd repeats SIGTERM for 9 s and then SIGKILLs it, and only then
-        # do the keepers learn that httpd is gone.
-        local $TODO = 'a relayed (TLS) session keeps its httpd child from stopping';
         ok !@{ $stop->{escalated} },
             'SIGTERM with a wss:// session open: httpd did not have to signal'
             . ' a child again or kill it'

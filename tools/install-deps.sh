@@ -16,6 +16,7 @@ libaprutil1-dev
 libapache2-mod-perl2
 libwww-perl
 libprotocol-websocket-perl
+libio-socket-ssl-perl
 python3
 python3-websockets
 clang
