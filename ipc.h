@@ -46,6 +46,10 @@ enum {
 
 #define IPC_ATTACH_FD     1u   /* the client socket travels with the header */
 #define IPC_ATTACH_RELAY  2u   /* this Unix connection carries the byte stream */
+#define IPC_ATTACH_V1     4u   /* the client speaks websession.v1 */
+
+#define IPC_PROTOCOL_PLAIN 0u  /* plain WebSocket: messages as they are */
+#define IPC_PROTOCOL_V1    1u  /* websession.v1 */
 
 typedef struct {
     uint32_t magic;
@@ -62,6 +66,8 @@ typedef struct {
     uint32_t max_message;
     uint32_t buffer;             /* per-direction bound, bytes */
     uint32_t resume_timeout_ms;
+    uint32_t ping_ms;            /* heartbeat interval, 0 for none */
+    uint32_t protocol;           /* IPC_PROTOCOL_*, fixed for the session */
     uint32_t nargv;
     uint32_t nenv;
     uint32_t strings_len;
@@ -76,7 +82,7 @@ typedef struct {
 } ipc_reply;
 
 typedef struct {
-    uint32_t flags;              /* IPC_ATTACH_FD or IPC_ATTACH_RELAY */
+    uint32_t flags;              /* IPC_ATTACH_FD or _RELAY, maybe | _V1 */
     uint32_t preread_len;        /* client bytes that follow */
 } ipc_attach;
 

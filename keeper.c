@@ -2,6 +2,9 @@
  * bounded buffers, attach handling and the end of a session. */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,9 +22,12 @@
 
 #include "ipc.h"
 #include "keeper.h"
+#include "bytebuf.h"
 #include "msg_format.h"
+#include "sendq.h"
 #include "ws_codec.h"
 #include "ws_handshake.h"
+#include "wsv1.h"
 
 APLOG_USE_MODULE(websession);
 
@@ -29,13 +35,9 @@ APLOG_USE_MODULE(websession);
 #define SPAWN_MAX_BODY  (1024 * 1024)
 #define LINGER_SECONDS  1
 #define CLOSE_SECONDS   5       /* a client that reads nothing cannot hold a close */
+#define ACK_EVERY       16      /* websession.v1: acknowledge after this many messages */
+#define ACK_DELAY_MS    20      /* ... or this long after the first unacknowledged one */
 #define ATTACH_TIMEOUT_MS 3000
-
-/* A byte queue: data[off..len) is pending. */
-typedef struct {
-    unsigned char *data;
-    size_t off, len, cap;
-} kbuf;
 
 typedef struct {
     const keeper_env *env;
@@ -59,14 +61,23 @@ typedef struct {
     int relay;
     ws_parser *parser;
     int input_done;             /* no more frames are read from this client */
-    int close_queued;           /* our close frame is in to_client */
+    int close_queued;           /* our close frame is queued (sendq final) */
     int lingering;              /* close flushed, write side shut, draining */
     apr_time_t close_deadline;  /* drop the client if the close is not out by then */
     apr_time_t linger_until;
     apr_time_t detached_since;
-    kbuf to_client;
-    size_t frame_done, frame_left;  /* of the frame at to_client.off */
-    kbuf to_script;
+    sendq out;                  /* frames to the client */
+    bytebuf to_script;
+    apr_time_t last_rx;         /* when the client last sent anything */
+    apr_time_t next_ping;
+
+    /* websession.v1 (cfg.protocol) */
+    int v1;
+    int awaiting_r;             /* the client's resume point is not known yet */
+    int introduced;             /* the client was told the session id */
+    uint64_t rx_count;          /* data messages received from the client */
+    uint64_t rx_acked;          /* the last count we acknowledged */
+    apr_time_t ack_at;          /* when to acknowledge, 0 if nothing is due */
 
     /* the end */
     int over;                   /* no client will be served any more */
@@ -81,43 +92,6 @@ typedef struct {
 static int sig_pipe[2] = { -1, -1 };
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static void kbuf_append(kbuf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        if (b->off > 0) {
-            memmove(b->data, b->data + b->off, b->len - b->off);
-            b->len -= b->off;
-            b->off = 0;
-        }
-        if (b->len + n > b->cap) {
-            size_t cap = b->cap ? b->cap : 4096;
-            while (cap < b->len + n) {
-                cap *= 2;
-            }
-            b->data = realloc(b->data, cap);
-            if (!b->data) {
-                abort();        /* bounded by the buffer limits: cannot happen sanely */
-            }
-            b->cap = cap;
-        }
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-static size_t kbuf_pending(const kbuf *b)
-{
-    return b->len - b->off;
-}
-
-static void kbuf_consumed(kbuf *b, size_t n)
-{
-    b->off += n;
-    if (b->off == b->len) {
-        b->off = b->len = 0;
-    }
-}
 
 static void set_nonblock(int fd)
 {
@@ -155,32 +129,38 @@ unsigned keeper_exit_code(int st, char *reason, size_t reason_len)
 
 /* ---- frames to the client --------------------------------------------- */
 
-static size_t frame_len_at(const unsigned char *p)
-{
-    size_t n = p[1] & 0x7f;
-
-    if (n < 126) {
-        return 2 + n;
-    }
-    if (n == 126) {
-        return 4 + (((size_t)p[2] << 8) | p[3]);
-    }
-    n = 0;
-    for (int i = 2; i < 10; i++) {
-        n = (n << 8) | p[i];
-    }
-    return 10 + n;
-}
-
-static void queue_frame(keeper *k, int opcode, const void *data, size_t len)
+/* A message from the script; websession.v1 prefixes it with its type. */
+static void queue_data(keeper *k, int binary, const unsigned char *data, size_t len)
 {
     unsigned char hdr[WS_MAX_HEADER];
-    size_t h = ws_frame_header(hdr, 1, opcode, len, NULL);
+    size_t plen = k->v1 ? 1 : 0;
+    size_t h = ws_frame_header(hdr, 1, binary ? WS_OP_BINARY : WS_OP_TEXT, len + plen, NULL);
 
-    kbuf_append(&k->to_client, hdr, h);
-    if (len) {
-        kbuf_append(&k->to_client, data, len);
-    }
+    sendq_data(&k->out, hdr, h, (const unsigned char *)"D", plen, data, len);
+}
+
+/* A control frame (pong), or a websession.v1 control message (text). */
+static void queue_ctl(keeper *k, int opcode, const void *data, size_t len)
+{
+    unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL];
+    size_t h = ws_frame_header(f, 1, opcode, len, NULL);
+
+    memcpy(f + h, data, len);
+    sendq_ctl(&k->out, f, h + len);
+}
+
+static void queue_v1(keeper *k, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void queue_v1(keeper *k, const char *fmt, ...)
+{
+    char msg[WS_MAX_CONTROL + 1];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    queue_ctl(k, WS_OP_TEXT, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
 static void queue_close(keeper *k, unsigned code, const char *reason)
@@ -194,19 +174,15 @@ static void queue_close(keeper *k, unsigned code, const char *reason)
     if (code != WS_CLOSE_NO_STATUS) {
         n = ws_close_payload(pl, code, reason);
     }
-    queue_frame(k, WS_OP_CLOSE, pl, n);
+    {
+        unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL];
+        size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+
+        memcpy(f + h, pl, n);
+        sendq_final(&k->out, f, h + n);
+    }
     k->close_queued = 1;
     k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
-}
-
-/* After a detach, a frame written only in part is sent again whole. */
-static void rewind_partial_frame(keeper *k)
-{
-    if (k->frame_done && k->frame_left) {
-        k->to_client.off -= k->frame_done;
-        k->frame_left += k->frame_done;
-        k->frame_done = 0;
-    }
 }
 
 /* ---- the end of a session --------------------------------------------- */
@@ -243,7 +219,7 @@ static void advance_end(keeper *k, apr_time_t now)
     if (k->end_phase == 0) {
         /* Messages the client sent before leaving still reach the script,
          * unless it does not read them within the grace period. */
-        if (kbuf_pending(&k->to_script) && !k->stopping && k->sin >= 0
+        if (bytebuf_pending(&k->to_script) && !k->stopping && k->sin >= 0
             && now < k->end_deadline) {
             return;
         }
@@ -280,8 +256,8 @@ static void client_drop(keeper *k, const char *why)
     close(k->cfd);
     k->cfd = -1;
     k->lingering = 0;
-    rewind_partial_frame(k);
-    if (k->close_queued && kbuf_pending(&k->to_client) == 0) {
+    sendq_detach(&k->out);
+    if (k->close_queued && sendq_final_done(&k->out)) {
         /* The close handshake is complete: nobody is coming back. */
         begin_end(k, "connection closed");
     }
@@ -292,6 +268,81 @@ static void client_drop(keeper *k, const char *why)
                      "WS02010: [%s] client detached (%s); waiting up to %" APR_TIME_T_FMT
                      " s for it to return", k->fp, why,
                      apr_time_sec(k->resume_timeout));
+    }
+}
+
+/* A client message for the script.  -1 if the session must close. */
+static int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
+{
+    char hdr[MSG_MAX_HEADER];
+    size_t h;
+
+    if (k->cfg.mode == MSG_LINES && binary) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02011: [%s] binary message refused in lines mode", k->fp);
+        queue_close(k, WS_CLOSE_UNSUPPORTED,
+                    "binary messages need WebSessionMessages framed");
+        begin_end(k, "client sent a binary message in lines mode");
+        return -1;
+    }
+    h = msg_encode_header(k->cfg.mode, binary, len, hdr);
+    bytebuf_append(&k->to_script, hdr, h);
+    bytebuf_append(&k->to_script, data, len);
+    bytebuf_append(&k->to_script, MSG_TRAILER, 1);
+    return 0;
+}
+
+static int v1_fail(keeper *k, unsigned code, const char *why)
+{
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                 "WS02018: [%s] websession.v1: closing with %u: %s", k->fp, code, why);
+    queue_close(k, code, why);
+    begin_end(k, why);
+    return -1;
+}
+
+/* One websession.v1 message from the client. */
+static int v1_message(keeper *k, const ws_event *ev)
+{
+    wsv1_msg m;
+
+    switch (wsv1_parse(ev->data, ev->len, ev->binary, &m)) {
+    case WSV1_DATA:
+        if (k->awaiting_r) {
+            return v1_fail(k, WS_CLOSE_PROTOCOL, "websession.v1: data before the resume point");
+        }
+        k->rx_count++;
+        if (k->rx_count - k->rx_acked >= ACK_EVERY) {
+            k->ack_at = 1;                  /* now */
+        }
+        else if (!k->ack_at) {
+            k->ack_at = apr_time_now() + apr_time_from_msec(ACK_DELAY_MS);
+        }
+        return deliver(k, ev->binary, m.payload, m.len);
+    case WSV1_RESUME:
+        if (!k->awaiting_r) {
+            return v1_fail(k, WS_CLOSE_PROTOCOL, "websession.v1: a second resume point");
+        }
+        if (sendq_resume(&k->out, m.n) < 0) {
+            return v1_fail(k, WSV1_CLOSE_RESUME,
+                           "websession.v1: cannot resume from that point");
+        }
+        k->awaiting_r = 0;
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, k->env->s,
+                     "WS02019: [%s] client has %" PRIu64 " messages; resending from there",
+                     k->fp, m.n);
+        return 0;
+    case WSV1_ACK:
+        if (sendq_ack(&k->out, m.n) < 0) {
+            return v1_fail(k, WS_CLOSE_PROTOCOL,
+                           "websession.v1: acknowledgement of messages never sent");
+        }
+        return 0;
+    case WSV1_PING:
+    case WSV1_ID:
+        return v1_fail(k, WS_CLOSE_PROTOCOL, "websession.v1: server message from a client");
+    default:
+        return v1_fail(k, WS_CLOSE_PROTOCOL, m.error);
     }
 }
 
@@ -311,27 +362,14 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
             if (k->close_queued) {
                 break;          /* we are closing: only the client's close counts */
             }
-            if (k->cfg.mode == MSG_LINES && ev.binary) {
-                ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
-                             "WS02011: [%s] binary message refused in lines mode", k->fp);
-                queue_close(k, WS_CLOSE_UNSUPPORTED,
-                            "binary messages need WebSessionMessages framed");
-                begin_end(k, "client sent a binary message in lines mode");
+            if ((k->v1 ? v1_message(k, &ev) : deliver(k, ev.binary, ev.data, ev.len)) < 0) {
                 k->input_done = 1;
                 return;
-            }
-            else {
-                char hdr[MSG_MAX_HEADER];
-                size_t h = msg_encode_header(k->cfg.mode, ev.binary, ev.len, hdr);
-
-                kbuf_append(&k->to_script, hdr, h);
-                kbuf_append(&k->to_script, ev.data, ev.len);
-                kbuf_append(&k->to_script, MSG_TRAILER, 1);
             }
             break;
         case WS_EV_PING:
             if (!k->close_queued) {
-                queue_frame(k, WS_OP_PONG, ev.data, ev.len);
+                queue_ctl(k, WS_OP_PONG, ev.data, ev.len);
             }
             break;
         case WS_EV_PONG:
@@ -368,7 +406,7 @@ static void client_attach(keeper *k, int fd, int relay,
                      "WS02013: [%s] new attach evicts the previous connection", k->fp);
         close(k->cfd);
         k->cfd = -1;
-        rewind_partial_frame(k);
+        sendq_detach(&k->out);
     }
     set_nonblock(fd);
     if (!relay) {
@@ -385,7 +423,24 @@ static void client_attach(keeper *k, int fd, int relay,
     ws_parser_destroy(k->parser);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
     k->detached_since = 0;
-    ws_table_mark_attached(k->env->table, k->cfg.slot, k->cfg.gen, apr_time_now());
+    k->last_rx = apr_time_now();
+    k->next_ping = k->last_rx + apr_time_from_msec(k->cfg.ping_ms);
+    ws_table_mark_attached(k->env->table, k->cfg.slot, k->cfg.gen, k->last_rx);
+    if (k->v1) {
+        /* Say where we stand; send nothing else until the client has. */
+        sendq_hold(&k->out);
+        k->awaiting_r = 1;
+        if (!k->introduced) {
+            char id[WS_ID_LEN + 1];
+
+            ws_id_encode(k->cfg.secret, id);
+            queue_v1(k, "I%s", id);
+            k->introduced = 1;
+        }
+        queue_v1(k, "R%" PRIu64 " %u", k->rx_count, (unsigned)k->cfg.buffer);
+        k->rx_acked = k->rx_count;
+        k->ack_at = 0;
+    }
     if (n) {
         client_feed(k, pre, n);
     }
@@ -412,6 +467,23 @@ static int receive_attach(keeper *k, int fd)
             goto fail;
         }
     }
+    if (!(a.flags & IPC_ATTACH_V1) != !k->v1) {
+        /* The worker answered 101 already: tell the client in a close frame. */
+        unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
+        size_t n = ws_close_payload(pl, WSV1_CLOSE_MISMATCH,
+                                    "resume with the protocol the session started with");
+        size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+        int out = passed >= 0 ? passed : fd;
+
+        memcpy(f + h, pl, n);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02047: [%s] refused a resume with the other protocol", k->fp);
+        if (send(out, f, h + n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            /* the client is gone anyway */
+        }
+        goto fail;
+    }
+    a.flags &= ~IPC_ATTACH_V1;
     if (a.flags == IPC_ATTACH_FD && passed >= 0) {
         close(fd);
         client_attach(k, passed, 0, pre, a.preread_len);
@@ -517,7 +589,7 @@ static void script_stdout(keeper *k, const unsigned char *p, size_t n, int eof)
                              " sent as binary", k->fp);
                 binary = 1;
             }
-            queue_frame(k, binary ? WS_OP_BINARY : WS_OP_TEXT, ev.data, ev.len);
+            queue_data(k, binary, ev.data, ev.len);
         }
         else if (t == MSG_EV_ERROR) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
@@ -743,10 +815,11 @@ static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
 
 static int flush_client(keeper *k)
 {
-    kbuf *b = &k->to_client;
+    const unsigned char *p;
+    size_t len;
 
-    while (k->cfd >= 0 && kbuf_pending(b)) {
-        ssize_t n = send(k->cfd, b->data + b->off, kbuf_pending(b), MSG_NOSIGNAL);
+    while (k->cfd >= 0 && (len = sendq_peek(&k->out, &p)) > 0) {
+        ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL);
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -755,25 +828,9 @@ static int flush_client(keeper *k)
             client_drop(k, strerror(errno));
             return -1;
         }
-        /* Track frame boundaries so a detach can resend a cut frame. */
-        while (n > 0) {
-            size_t step;
-
-            if (k->frame_left == 0) {
-                k->frame_left = frame_len_at(b->data + b->off);
-                k->frame_done = 0;
-            }
-            step = k->frame_left < (size_t)n ? k->frame_left : (size_t)n;
-            b->off += step;
-            k->frame_left -= step;
-            k->frame_done += step;
-            n -= (ssize_t)step;
-        }
-        if (b->off == b->len) {
-            b->off = b->len = 0;
-        }
+        sendq_wrote(&k->out, (size_t)n);
     }
-    if (k->cfd >= 0 && k->close_queued && !kbuf_pending(b) && !k->lingering) {
+    if (k->cfd >= 0 && k->close_queued && sendq_final_done(&k->out) && !k->lingering) {
         /* Our close frame is out: shut our side, drain theirs briefly. */
         shutdown(k->cfd, SHUT_WR);
         k->lingering = 1;
@@ -784,10 +841,10 @@ static int flush_client(keeper *k)
 
 static void flush_script(keeper *k)
 {
-    kbuf *b = &k->to_script;
+    bytebuf *b = &k->to_script;
 
-    while (k->sin >= 0 && kbuf_pending(b)) {
-        ssize_t n = write(k->sin, b->data + b->off, kbuf_pending(b));
+    while (k->sin >= 0 && bytebuf_pending(b)) {
+        ssize_t n = write(k->sin, b->data + b->off, bytebuf_pending(b));
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -796,13 +853,13 @@ static void flush_script(keeper *k)
             /* The script closed its stdin: what is pending cannot arrive. */
             ap_log_error(APLOG_MARK, APLOG_INFO, errno, k->env->s,
                          "WS02024: [%s] script no longer reads stdin; %lu bytes undelivered",
-                         k->fp, (unsigned long)kbuf_pending(b));
+                         k->fp, (unsigned long)bytebuf_pending(b));
             close(k->sin);
             k->sin = -1;
-            b->off = b->len = 0;
+            bytebuf_clear(b);
             return;
         }
-        kbuf_consumed(b, (size_t)n);
+        bytebuf_consume(b, (size_t)n);
     }
 }
 
@@ -812,6 +869,7 @@ static void read_client(keeper *k)
     ssize_t n = recv(k->cfd, buf, sizeof(buf), 0);
 
     if (n > 0) {
+        k->last_rx = apr_time_now();
         if (!k->input_done) {
             client_feed(k, buf, (size_t)n);
         }
@@ -838,6 +896,39 @@ static void handle_signals(keeper *k)
         }
     }
     reap(k);
+}
+
+/* Acknowledgements and heartbeats on the attached connection.  Returns -1
+ * when the connection was given up as dead. */
+static int heartbeat(keeper *k, apr_time_t now)
+{
+    apr_interval_time_t ping = apr_time_from_msec(k->cfg.ping_ms);
+
+    if (k->cfd < 0 || k->close_queued) {
+        return 0;
+    }
+    if (k->ack_at && now >= k->ack_at) {
+        queue_v1(k, "A%" PRIu64, k->rx_count);
+        k->rx_acked = k->rx_count;
+        k->ack_at = 0;
+    }
+    if (!ping) {
+        return 0;
+    }
+    if (now - k->last_rx > 2 * ping + apr_time_from_sec(1)) {
+        client_drop(k, "no heartbeat from the client (WebSessionPing)");
+        return -1;
+    }
+    if (now >= k->next_ping) {
+        if (k->v1) {
+            queue_v1(k, "P");
+        }
+        else {
+            queue_ctl(k, WS_OP_PING, "", 0);
+        }
+        k->next_ping = now + ping;
+    }
+    return 0;
 }
 
 static __attribute__((noreturn)) void run(keeper *k)
@@ -876,6 +967,9 @@ static __attribute__((noreturn)) void run(keeper *k)
             client_drop(k, "client did not read the close frame");
             continue;
         }
+        if (heartbeat(k, now) < 0) {
+            continue;
+        }
 
         pf[npf].fd = k->life_fd;
         pf[npf].events = POLLIN;
@@ -892,20 +986,20 @@ static __attribute__((noreturn)) void run(keeper *k)
         if (k->cfd >= 0) {
             pf[npf].fd = k->cfd;
             pf[npf].events = 0;
-            if (kbuf_pending(&k->to_script) < limit || k->input_done || k->close_queued) {
+            if (bytebuf_pending(&k->to_script) < limit || k->input_done || k->close_queued) {
                 pf[npf].events |= POLLIN;
             }
-            if (kbuf_pending(&k->to_client)) {
+            if (sendq_has_output(&k->out)) {
                 pf[npf].events |= POLLOUT;
             }
             ix_client = npf++;
         }
-        if (k->sin >= 0 && kbuf_pending(&k->to_script)) {
+        if (k->sin >= 0 && bytebuf_pending(&k->to_script)) {
             pf[npf].fd = k->sin;
             pf[npf].events = POLLOUT;
             ix_in = npf++;
         }
-        if (k->sout >= 0 && (kbuf_pending(&k->to_client) < limit || k->over)) {
+        if (k->sout >= 0 && (sendq_pending_bytes(&k->out) < limit || k->over)) {
             pf[npf].fd = k->sout;
             pf[npf].events = POLLIN;
             ix_out = npf++;
@@ -929,6 +1023,13 @@ static __attribute__((noreturn)) void run(keeper *k)
         if (k->cfd >= 0 && k->close_queued && !k->lingering
             && (!deadline || k->close_deadline < deadline)) {
             deadline = k->close_deadline;
+        }
+        if (k->cfd >= 0 && !k->close_queued && k->cfg.ping_ms
+            && (!deadline || k->next_ping < deadline)) {
+            deadline = k->next_ping;
+        }
+        if (k->cfd >= 0 && k->ack_at && (!deadline || k->ack_at < deadline)) {
+            deadline = k->ack_at;
         }
         if (k->over && !k->reaped && k->end_phase == 0) {
             timeout = 50;           /* waiting for stdin to drain */
@@ -1029,6 +1130,8 @@ void keeper_main(const keeper_env *env, int conn_fd)
         keeper_exit(k, 1);
     }
     k->resume_timeout = apr_time_from_msec(k->cfg.resume_timeout_ms);
+    k->v1 = k->cfg.protocol == IPC_PROTOCOL_V1;
+    sendq_init(&k->out, k->v1);
     k->reader = msg_reader_create((int)k->cfg.mode, k->cfg.max_message);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
 

@@ -31,7 +31,9 @@
 #include "relay.h"
 #include "session_table.h"
 #include "spawner.h"
+#include "ws_codec.h"
 #include "ws_handshake.h"
+#include "wsv1.h"
 
 module AP_MODULE_DECLARE_DATA websession_module;
 
@@ -39,6 +41,7 @@ module AP_MODULE_DECLARE_DATA websession_module;
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define WS_DEFAULT_BUFFER      (1024 * 1024)
 #define WS_DEFAULT_MAX_SESSIONS 1024
+#define WS_DEFAULT_PING        apr_time_from_sec(30)
 #define WS_SPAWN_TIMEOUT_MS    10000
 #define WS_STALE_RESERVATION   apr_time_from_sec(60)
 #define WS_SHARED_KEY          "mod_websession-shared"
@@ -52,6 +55,7 @@ typedef struct {
     const char *command_scope;      /* URL path of the <Location> it was set in */
     int mode;
     apr_interval_time_t resume_timeout;
+    apr_interval_time_t ping;
     apr_size_t max_message;
     apr_size_t buffer;
     origin_policy origin;
@@ -62,6 +66,7 @@ typedef struct {
     unsigned int command_set:1;
     unsigned int mode_set:1;
     unsigned int resume_timeout_set:1;
+    unsigned int ping_set:1;
     unsigned int max_message_set:1;
     unsigned int buffer_set:1;
     unsigned int origin_set:1;
@@ -83,6 +88,7 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     (void)dir;
     c->mode = MSG_LINES;
     c->resume_timeout = WS_DEFAULT_RESUME;
+    c->ping = WS_DEFAULT_PING;
     c->max_message = WS_DEFAULT_MAX_MESSAGE;
     c->buffer = WS_DEFAULT_BUFFER;
     c->origin = ORIGIN_DEFAULT;
@@ -111,6 +117,8 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     c->mode_set = add->mode_set || base->mode_set;
     c->resume_timeout = add->resume_timeout_set ? add->resume_timeout : base->resume_timeout;
     c->resume_timeout_set = add->resume_timeout_set || base->resume_timeout_set;
+    c->ping = add->ping_set ? add->ping : base->ping;
+    c->ping_set = add->ping_set || base->ping_set;
     c->max_message = add->max_message_set ? add->max_message : base->max_message;
     c->max_message_set = add->max_message_set || base->max_message_set;
     c->buffer = add->buffer_set ? add->buffer : base->buffer;
@@ -228,6 +236,20 @@ static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg
     }
     c->resume_timeout = apr_time_from_sec(v);
     c->resume_timeout_set = 1;
+    return NULL;
+}
+
+static const char *set_ping(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err = parse_number(cmd, arg, 0, 3600, &v);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (seconds; 0 turns heartbeats off)", NULL);
+    }
+    c->ping = apr_time_from_sec(v);
+    c->ping_set = 1;
     return NULL;
 }
 
@@ -454,7 +476,7 @@ static char *dir_of(apr_pool_t *p, const char *path)
 }
 
 /* Build and send IPC_SPAWN on fd. */
-static int send_spawn(request_rec *r, const ws_dir_conf *c, int fd, unsigned slot,
+static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
                       const unsigned char secret[WS_SECRET_LEN],
                       char **argv, char **envp, const char *cwd)
@@ -479,6 +501,8 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int fd, unsigned slo
     sp.max_message = (uint32_t)c->max_message;
     sp.buffer = (uint32_t)(c->buffer > c->max_message ? c->buffer : c->max_message);
     sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
+    sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
+    sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
     sp.strings_len = (uint32_t)len;
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
     memcpy(sp.secret, secret, WS_SECRET_LEN);
@@ -509,8 +533,7 @@ static int read_reply(int fd, ipc_reply *rep)
 }
 
 /* 101 Switching Protocols, then the connection goes to the keeper. */
-static int switch_protocols(request_rec *r, int keeper_fd, const char *id,
-                            const char *fp)
+static void send_101(request_rec *r, int v1, const char *id)
 {
     char accept[WS_ACCEPT_LEN + 1];
 
@@ -521,15 +544,45 @@ static int switch_protocols(request_rec *r, int keeper_fd, const char *id,
     apr_table_setn(r->headers_out, "Upgrade", "websocket");
     apr_table_setn(r->headers_out, "Connection", "Upgrade");
     apr_table_setn(r->headers_out, "Sec-WebSocket-Accept", apr_pstrdup(r->pool, accept));
+    if (v1) {
+        apr_table_setn(r->headers_out, "Sec-WebSocket-Protocol", WSV1_PROTOCOL);
+    }
     if (id) {
         apr_table_setn(r->headers_out, "Session-ID", id);
     }
     ap_send_interim_response(r, 1);
-    ws_handover(r, keeper_fd, fp);
+}
+
+static int switch_protocols(request_rec *r, int v1, int keeper_fd, const char *id,
+                            const char *fp)
+{
+    send_101(r, v1, id);
+    ws_handover(r, keeper_fd, v1 ? IPC_ATTACH_V1 : 0, fp);
     return OK;
 }
 
-static int new_session(request_rec *r, const ws_dir_conf *c)
+/* websession.v1 clients (browsers) cannot read an HTTP error status: they
+ * get the WebSocket and then a close frame that says what went wrong. */
+static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
+{
+    conn_rec *c = r->connection;
+    unsigned char frame[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
+    size_t n = ws_close_payload(pl, code, reason);
+    size_t h = ws_frame_header(frame, 1, WS_OP_CLOSE, n, NULL);
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+
+    memcpy(frame + h, pl, n);
+    send_101(r, 1, NULL);
+    c->keepalive = AP_CONN_CLOSE;
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create((const char *)frame, h + n, NULL,
+                                                       c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    ap_pass_brigade(c->output_filters, bb);
+    return OK;
+}
+
+static int new_session(request_rec *r, const ws_dir_conf *c, int v1)
 {
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
     char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
@@ -573,7 +626,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c)
 
     ipc_spawner_name(name, shared->prefix);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || send_spawn(r, c, fd, slot, gen, pubid, secret, argv,
+    if (fd < 0 || send_spawn(r, c, v1, fd, slot, gen, pubid, secret, argv,
                              script_env(r, c, fp), cwd) < 0
         || read_reply(fd, &rep) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
@@ -597,10 +650,10 @@ static int new_session(request_rec *r, const ws_dir_conf *c)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "WS00005: [%s] new session, keeper %ld", fp, (long)rep.keeper_pid);
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
-    return switch_protocols(r, fd, apr_pstrdup(r->pool, id), fp);
+    return switch_protocols(r, v1, fd, apr_pstrdup(r->pool, id), fp);
 }
 
-static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
+static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const char *id)
 {
     unsigned char secret[WS_SECRET_LEN], bind[WS_BIND_LEN];
     char fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
@@ -612,6 +665,9 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
+        if (v1) {
+            return refuse_in_band(r, WSV1_CLOSE_MISMATCH, "malformed session id");
+        }
         return respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
                        "The Session-ID header is malformed.");
     }
@@ -619,6 +675,9 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
     if (ws_table_lookup(shared->table, secret, bind, &info) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00011: Session-ID names no session of this script");
+        if (v1) {
+            return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
+        }
         return respond(r, HTTP_GONE, "session-unknown",
                        "No such session: it is unknown, expired or belongs elsewhere.");
     }
@@ -635,13 +694,16 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, const char *id)
         if (info.keeper_pid > 0 && kill(info.keeper_pid, 0) < 0 && errno == ESRCH) {
             ws_table_release(shared->table, info.slot, info.gen);
         }
+        if (v1) {
+            return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
+        }
         return respond(r, HTTP_GONE, "session-unknown",
                        "No such session: it is unknown, expired or belongs elsewhere.");
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "WS00013: [%s] client re-attached", fp);
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
-    return switch_protocols(r, fd, NULL, fp);
+    return switch_protocols(r, v1, fd, NULL, fp);
 }
 
 /* ---- hooks ------------------------------------------------------------ */
@@ -651,7 +713,9 @@ static int ws_handler(request_rec *r)
     ws_dir_conf *c = ap_get_module_config(r->per_dir_config, &websession_module);
     ws_hs_request hs;
     ws_hs_result res;
-    const char *id;
+    const char *id, *protocols;
+    char idbuf[256];
+    int v1;
 
     if (!c->on || r->main) {
         return DECLINED;
@@ -702,8 +766,13 @@ static int ws_handler(request_rec *r)
         return respond(r, HTTP_FORBIDDEN, "origin-refused",
                        "This page's origin may not open sessions here (WebSessionOrigin).");
     }
+    protocols = apr_table_get(r->headers_in, "Sec-WebSocket-Protocol");
+    v1 = ws_hs_has_token(protocols, WSV1_PROTOCOL);
     id = apr_table_get(r->headers_in, "Session-ID");
-    return id ? resume_session(r, c, id) : new_session(r, c);
+    if (!id && v1 && ws_hs_token_after(protocols, WSV1_ID_PREFIX, idbuf, sizeof(idbuf))) {
+        id = idbuf;         /* browsers cannot send headers: the id rides here */
+    }
+    return id ? resume_session(r, c, v1, id) : new_session(r, c, v1);
 }
 
 static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -788,6 +857,8 @@ static const command_rec ws_cmds[] = {
     AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for its client to come back (1-86400)"),
+    AP_INIT_TAKE1("WebSessionPing", set_ping, NULL, OR_OPTIONS | ACCESS_CONF,
+                  "Seconds between heartbeats that detect a dead connection (0-3600, 0 off)"),
     AP_INIT_TAKE1("WebSessionMaxMessage", set_size, (void *)1, OR_OPTIONS | ACCESS_CONF,
                   "Largest message in bytes, either direction"),
     AP_INIT_TAKE1("WebSessionBuffer", set_size, (void *)4096, OR_OPTIONS | ACCESS_CONF,

@@ -208,7 +208,8 @@ static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
     return rv == APR_EOF ? APR_SUCCESS : rv;
 }
 
-apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
+apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
+                         const char *fp)
 {
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
@@ -236,7 +237,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
         apr_os_sock_t cfd;
 
         apr_os_sock_get(&cfd, csd);
-        rv = send_attach(keeper_fd, IPC_ATTACH_FD, body, prelen, cfd);
+        rv = send_attach(keeper_fd, IPC_ATTACH_FD | flags, body, prelen, cfd);
         close(keeper_fd);
         if (rv != APR_SUCCESS) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
@@ -247,7 +248,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fp)
         c->aborted = 1;
         return APR_SUCCESS;
     }
-    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY, body, prelen, -1);
+    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY | flags, body, prelen, -1);
     if (rv == APR_SUCCESS) {
         rv = relay(r, keeper_fd, fp, bb, apr_palloc(r->pool, RELAY_CHUNK), 0);
     }

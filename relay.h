@@ -12,12 +12,14 @@
  *    ends; it never blocks one direction on the other.
  *  - keeper_fd is closed in every case.  Returns APR_SUCCESS or the error
  *    that ended the transfer (already logged).
+ *  - flags are added to the attach (IPC_ATTACH_V1).
  */
 #ifndef WS_RELAY_H
 #define WS_RELAY_H
 
 #include "httpd.h"
 
-apr_status_t ws_handover(request_rec *r, int keeper_fd, const char *fingerprint);
+apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
+                         const char *fingerprint);
 
 #endif /* WS_RELAY_H */

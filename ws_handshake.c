@@ -92,6 +92,45 @@ int ws_hs_has_token(const char *list, const char *token)
     }
 }
 
+int ws_hs_token_after(const char *list, const char *prefix, char *out, size_t outlen)
+{
+    size_t plen = prefix ? strlen(prefix) : 0;
+    const char *p = list;
+
+    if (!list || !plen || !outlen) {
+        return 0;
+    }
+    for (;;) {
+        const char *start, *end;
+
+        while (is_ows(*p)) {
+            p++;
+        }
+        start = p;
+        while (*p && *p != ',') {
+            p++;
+        }
+        end = p;
+        while (end > start && is_ows(end[-1])) {
+            end--;
+        }
+        if ((size_t)(end - start) > plen && ieq_n(start, plen, prefix)) {
+            size_t n = (size_t)(end - start) - plen;
+
+            if (n >= outlen) {
+                return 0;
+            }
+            memcpy(out, start + plen, n);
+            out[n] = '\0';
+            return 1;
+        }
+        if (!*p) {
+            return 0;
+        }
+        p++;
+    }
+}
+
 /* Sec-WebSocket-Key: base64 of 16 bytes, i.e. 22 characters and "==". */
 static int key_ok(const char *key)
 {

@@ -41,6 +41,11 @@ const char *ws_hs_result_text(ws_hs_result res);
 /* 1 if the comma-separated list contains token (case-insensitive). */
 int ws_hs_has_token(const char *list, const char *token);
 
+/* The rest of the first list element that starts with prefix (compared
+ * case-insensitively), copied to out; 0 if there is none or it does not
+ * fit in outlen bytes with its NUL. */
+int ws_hs_token_after(const char *list, const char *prefix, char *out, size_t outlen);
+
 #define WS_ACCEPT_LEN 28
 /* Sec-WebSocket-Accept for key: base64(SHA-1(key + RFC 6455 GUID)). */
 void ws_hs_accept(const char *key, char out[WS_ACCEPT_LEN + 1]);

@@ -413,5 +413,17 @@ int main(void)
     test_origin();
     test_ids();
     test_pubid();
+    {
+        char out[40];
+
+        CHECK(ws_hs_token_after("websession.v1, websession.id.abc_-1", "websession.id.", out, sizeof(out))
+              && !strcmp(out, "abc_-1"));
+        CHECK(ws_hs_token_after(" WebSession.ID.x ,y", "websession.id.", out, sizeof(out))
+              && !strcmp(out, "x"));
+        CHECK(!ws_hs_token_after("websession.id.", "websession.id.", out, sizeof(out)));
+        CHECK(!ws_hs_token_after("websession.v1", "websession.id.", out, sizeof(out)));
+        CHECK(!ws_hs_token_after(NULL, "websession.id.", out, sizeof(out)));
+        CHECK(!ws_hs_token_after("websession.id.0123456789", "websession.id.", out, 5));
+    }
     return UNIT_DONE("test_handshake");
 }

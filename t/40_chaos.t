@@ -1,0 +1,39 @@
+# The proof of websession.v1 (docs/PROTOCOL.md): a TCP proxy between the
+# client and httpd drops connections at random -- inside the upgrade,
+# mid-frame, while idle, during replay -- and stalls some.  Through it the
+# reference client (tools/websession_client.py) sends 10,000 numbered
+# messages to /ws/chaos-echo, which echoes each and pushes its own stream of
+# 10,000.  Both streams must arrive exactly once and in order, with at
+# least 100 forced drops, within two minutes.  t/clients/chaos.py does the
+# work and prints one JSON line; its seed is printed so a failure can be
+# replayed (--seed).
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use JSON::PP ();
+
+my $vars   = Apache::Test::vars();
+my $python = '/usr/bin/python3';
+my $client = catfile($vars->{top_dir}, 't', 'clients', 'chaos.py');
+
+plan tests => 6, need
+    need_module('websession'),
+    { "$python cannot import websockets (python3-websockets)" =>
+          system("$python -c 'import websockets' >/dev/null 2>&1") == 0 };
+
+my $out = qx{timeout 150 $python $client --port $vars->{port} --messages 10000 --min-drops 100 --timeout 110 2>&1};
+my ($line) = grep { /^\{/ } split /\n/, $out;
+my $r = eval { JSON::PP->new->decode($line // '') } || {};
+diag $out unless $r->{ok};
+
+ok $line, "chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+is $r->{echoes}, 10000, "10,000 messages to the script came back ($r->{echoes})";
+ok $r->{echoes_exact}, '... each exactly once and in order';
+is $r->{stream}, 10000, "the script's own stream of 10,000 arrived ($r->{stream})";
+ok $r->{stream_exact}, '... each exactly once and in order';
+cmp_ok $r->{drops} // 0, '>=', 100,
+    "forced drops: $r->{drops} (" . join(', ', map { "$_ $r->{drops_by_kind}{$_}" }
+                                          sort keys %{ $r->{drops_by_kind} || {} })
+    . "), $r->{stalls} stalls, $r->{reconnects} resumes, in $r->{seconds} s";

@@ -1,0 +1,245 @@
+/* test_sendq.c -- unit tests for the keeper's outgoing frame queue. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sendq.h"
+#include "ws_codec.h"
+#include "unit.h"
+
+static void add_data(sendq *q, const char *text)
+{
+    unsigned char hdr[WS_MAX_HEADER];
+    size_t len = strlen(text);
+    size_t h = ws_frame_header(hdr, 1, WS_OP_TEXT, len + 1, NULL);
+
+    sendq_data(q, hdr, h, (const unsigned char *)"D", 1, (const unsigned char *)text, len);
+}
+
+static void add_ctl(sendq *q, const char *text)
+{
+    unsigned char f[WS_MAX_HEADER + 125];
+    size_t len = strlen(text);
+    size_t h = ws_frame_header(f, 1, WS_OP_TEXT, len, NULL);
+
+    memcpy(f + h, text, len);
+    sendq_ctl(q, f, h + len);
+}
+
+static void add_final(sendq *q)
+{
+    unsigned char f[WS_MAX_HEADER + 125];
+    unsigned char pl[WS_MAX_CONTROL];
+    size_t n = ws_close_payload(pl, 1000, "bye");
+    size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+
+    memcpy(f + h, pl, n);
+    sendq_final(q, f, h + n);
+}
+
+/* Write everything writable, at most `limit` bytes per step, into out
+ * (a wire), and return the payloads of the frames seen, joined by '|'. */
+static char *drain(sendq *q, size_t limit, size_t max_total)
+{
+    static unsigned char wire[1 << 16];
+    static char seen[1 << 16];
+    size_t wl = 0, total = 0;
+    const unsigned char *p;
+    size_t n;
+    ws_parser *ps = ws_parser_create(1 << 20, 0);
+
+    seen[0] = '\0';
+    while ((n = sendq_peek(q, &p)) > 0 && total < max_total) {
+        if (n > limit) {
+            n = limit;
+        }
+        if (total + n > max_total) {
+            n = max_total - total;
+        }
+        memcpy(wire + wl, p, n);
+        wl += n;
+        total += n;
+        sendq_wrote(q, n);
+    }
+    for (size_t off = 0; off < wl;) {
+        ws_event ev;
+        size_t used = 0;
+        ws_event_type t = ws_parser_feed(ps, wire + off, wl - off, &used, &ev);
+
+        off += used;
+        if (t == WS_EV_MESSAGE) {
+            strncat(seen, (const char *)ev.data, ev.len);
+            strcat(seen, "|");
+        }
+        else if (t == WS_EV_CLOSE) {
+            strcat(seen, "CLOSE|");
+        }
+        else {
+            break;
+        }
+    }
+    ws_parser_destroy(ps);
+    return seen;
+}
+
+/* Write whatever is writable without looking at it; returns the bytes. */
+static size_t write_all(sendq *q)
+{
+    const unsigned char *p;
+    size_t n, total = 0;
+
+    while ((n = sendq_peek(q, &p)) > 0) {
+        sendq_wrote(q, n);
+        total += n;
+    }
+    return total;
+}
+
+static void test_plain(void)
+{
+    sendq q;
+
+    sendq_init(&q, 0);
+    add_data(&q, "a");
+    add_data(&q, "b");
+    CHECK(!strcmp(drain(&q, 1000, 1000), "Da|Db|"));
+    CHECK(sendq_pending_bytes(&q) == 0);
+    CHECK(!sendq_has_output(&q));
+
+    /* A frame cut by a lost connection is written whole next time. */
+    add_data(&q, "hello");
+    CHECK(!strcmp(drain(&q, 1000, 3), ""));
+    sendq_detach(&q);
+    CHECK(!strcmp(drain(&q, 2, 1000), "Dhello|"));
+
+    /* Control frames jump ahead of data, at a frame boundary only. */
+    add_data(&q, "x1");
+    add_data(&q, "x2");
+    {
+        const unsigned char *p;
+
+        CHECK(sendq_peek(&q, &p) == 10);         /* both frames at once */
+        sendq_wrote(&q, 2);                      /* inside x1 */
+        add_ctl(&q, "P");
+        CHECK(sendq_peek(&q, &p) == 3 && !memcmp(p, "Dx1", 3));
+        sendq_wrote(&q, 3);
+        CHECK(sendq_peek(&q, &p) == 3 && p[1] == 1 && p[2] == 'P');
+        sendq_wrote(&q, 3);
+        CHECK(sendq_peek(&q, &p) == 5 && !memcmp(p + 2, "Dx2", 3));
+        sendq_wrote(&q, 5);
+        CHECK(!sendq_has_output(&q));
+    }
+
+    /* The final frame follows all data; nothing is queued after it. */
+    add_data(&q, "last");
+    add_final(&q);
+    add_data(&q, "ignored");
+    CHECK(!sendq_final_done(&q));
+    CHECK(!strcmp(drain(&q, 3, 1000), "Dlast|CLOSE|"));
+    CHECK(sendq_final_done(&q));
+    sendq_free(&q);
+}
+
+static void test_retain(void)
+{
+    sendq q;
+
+    sendq_init(&q, 1);
+    sendq_hold(&q);
+    add_ctl(&q, "R0");
+    add_data(&q, "1");
+    add_data(&q, "2");
+    add_data(&q, "3");
+    /* Held: only control frames. */
+    CHECK(!strcmp(drain(&q, 1000, 1000), "R0|"));
+    CHECK(sendq_resume(&q, 0) == 0);
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D1|D2|D3|"));
+    CHECK(sendq_pending_bytes(&q) > 0);          /* kept until acknowledged */
+    CHECK(sendq_ack(&q, 4) == -1);               /* never sent */
+    CHECK(sendq_ack(&q, 2) == 0);
+    CHECK(sendq_ack(&q, 1) == -1);               /* goes backwards */
+    CHECK(q.acked == 2);
+
+    /* Connection lost; the peer says it has 2: frame 3 again, then 4. */
+    sendq_detach(&q);
+    sendq_hold(&q);
+    add_data(&q, "4");
+    CHECK(!strcmp(drain(&q, 1000, 1000), ""));
+    CHECK(sendq_resume(&q, 1) == -1);            /* frame 2 is gone */
+    CHECK(sendq_resume(&q, 5) == -1);            /* more than was queued */
+    CHECK(sendq_resume(&q, 2) == 0);
+    CHECK(!strcmp(drain(&q, 1, 1000), "D3|D4|"));
+
+    /* The peer may have received more than it acknowledged. */
+    sendq_detach(&q);
+    sendq_hold(&q);
+    CHECK(sendq_resume(&q, 4) == 0);
+    CHECK(!strcmp(drain(&q, 1000, 1000), ""));
+    CHECK(sendq_pending_bytes(&q) == 0);
+
+    /* Ack of a partly written frame does not count it. */
+    add_data(&q, "55555");
+    CHECK(!strcmp(drain(&q, 1000, 4), ""));
+    CHECK(sendq_ack(&q, 5) == -1);
+    CHECK(write_all(&q) == 8 - 4);               /* the rest of "D55555" */
+    CHECK(sendq_ack(&q, 5) == 0);
+
+    /* Final after data, resent after a resume. */
+    add_data(&q, "6");
+    add_final(&q);
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D6|CLOSE|"));
+    CHECK(sendq_final_done(&q));
+    sendq_detach(&q);
+    sendq_hold(&q);
+    CHECK(sendq_resume(&q, 5) == 0);
+    CHECK(!sendq_final_done(&q));
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D6|CLOSE|"));
+    sendq_free(&q);
+}
+
+/* Many frames of varied sizes, random cuts and acks: every frame arrives
+ * in order, none twice, across reconnects. */
+static void test_random(void)
+{
+    sendq q;
+    unsigned seed = 12345;
+    unsigned long next_expected = 1, sent = 0;
+
+    sendq_init(&q, 1);
+    for (int round = 0; round < 200; round++) {
+        char msg[64];
+        const char *s;
+        int k = 1 + (int)((seed = seed * 1103515245 + 12345) >> 16) % 20;
+
+        for (int i = 0; i < k; i++) {
+            snprintf(msg, sizeof(msg), "%lu", ++sent);
+            add_data(&q, msg);
+        }
+        s = drain(&q, 1 + (seed >> 20) % 7, (seed >> 8) % 200);
+        for (const char *t = s; *t; t = strchr(t, '|') + 1) {
+            CHECK(t[0] == 'D' && strtoul(t + 1, NULL, 10) == next_expected);
+            next_expected++;
+        }
+        sendq_detach(&q);
+        sendq_hold(&q);
+        CHECK(sendq_resume(&q, next_expected - 1) == 0);
+    }
+    {
+        const char *s = drain(&q, 1000, 1 << 20);
+        for (const char *t = s; *t; t = strchr(t, '|') + 1) {
+            CHECK(t[0] == 'D' && strtoul(t + 1, NULL, 10) == next_expected);
+            next_expected++;
+        }
+        CHECK(next_expected == sent + 1);
+    }
+    sendq_free(&q);
+}
+
+int main(void)
+{
+    test_plain();
+    test_retain();
+    test_random();
+    return UNIT_DONE("test_sendq");
+}

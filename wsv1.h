@@ -1,0 +1,49 @@
+/* wsv1.h -- the messages of the websession.v1 subprotocol, no I/O.
+ *
+ * Every WebSocket message of a websession.v1 connection starts with one
+ * ASCII type byte (docs/PROTOCOL.md has the full grammar):
+ *   D<payload>     data, in a text or binary frame as the application sent it
+ *   R<n>[ <w>]     resume point: n data messages received so far; the server
+ *                  adds w, the bytes a client may have unacknowledged
+ *   A<n>           acknowledgement: n data messages received so far
+ *   P              heartbeat (server to client); answered with A<n>
+ *   I<id>          the session id, sent by the server once, on a new session
+ * Numbers are decimal, 1 to 20 digits, no sign, no leading zeros.
+ * Control messages (all but D) are text frames of at most 125 bytes.
+ */
+#ifndef WSV1_H
+#define WSV1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WSV1_PROTOCOL   "websession.v1"
+#define WSV1_ID_PREFIX  "websession.id."
+
+/* Close codes of websession.v1 (besides RFC 6455's and the script's). */
+#define WSV1_CLOSE_MISMATCH  4400   /* resumed with another protocol */
+#define WSV1_CLOSE_RESUME    4409   /* the resume point cannot be served */
+#define WSV1_CLOSE_UNKNOWN   4410   /* session unknown, expired or elsewhere */
+
+typedef enum {
+    WSV1_BAD = 0,
+    WSV1_DATA,
+    WSV1_RESUME,
+    WSV1_ACK,
+    WSV1_PING,
+    WSV1_ID
+} wsv1_type;
+
+typedef struct {
+    wsv1_type type;
+    const unsigned char *payload;   /* DATA: after the type byte; ID: the id */
+    size_t len;
+    uint64_t n;                     /* RESUME, ACK */
+    uint64_t window;                /* RESUME from the server, else 0 */
+    const char *error;              /* BAD: why */
+} wsv1_msg;
+
+/* Classify one message (binary: it came in a binary frame). */
+wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m);
+
+#endif /* WSV1_H */
