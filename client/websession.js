@@ -1,0 +1,866 @@
+/*
+ * websession.js -- a browser client for mod_websession's websession.v1
+ * subprotocol (docs/PROTOCOL.md), with the API of the browser's WebSocket.
+ *
+ * A WebSession keeps one session with a persistent script across any number
+ * of lost connections: it reconnects by itself, resumes with the session id,
+ * resends what the server did not acknowledge and never delivers a message
+ * twice, so the application sees every message exactly once and in order.
+ *
+ * No dependencies, no build step. This file is a classic script: loaded with
+ * <script src="websession.js"> it defines the global WebSession; it also works
+ * when imported as a module (it then sets globalThis.WebSession, which
+ * websession.mjs re-exports) and with require() (module.exports).
+ * It declares nothing at the top level, so it can be concatenated with an
+ * ES module tail that exports globalThis.WebSession.
+ */
+(function (root, factory) {
+    'use strict';
+    const WebSession = factory();
+    if (typeof module === 'object' && module && module.exports) {
+        module.exports = WebSession;
+        module.exports.WebSession = WebSession;
+        module.exports.default = WebSession;
+    }
+    root.WebSession = WebSession;
+})(typeof globalThis !== 'undefined' ? globalThis : this, function () {
+    'use strict';
+
+    const PROTOCOL = 'websession.v1';
+    const ID_PREFIX = 'websession.id.';
+    const ACK_EVERY = 16;            // acknowledge at once after this many
+    const ACK_DELAY = 20;            // ... else within this many ms
+    const PRE_OPEN_RETRIES = 2;      // retries before the first R, then give up
+    const NOT_PERSISTENT = 'target is not a persistent WebSession script (the server did not upgrade)';
+    const FATAL_CODES = new Set([4400, 4409, 4410]);
+    const LOST_CODES = new Set([1006, 1015]);   // no close frame was received
+    const BYTE_D = 0x44;
+
+    const CONNECTING = 0;
+    const OPEN = 1;
+    const CLOSING = 2;
+    const CLOSED = 3;
+
+    const DEFAULTS = {
+        WebSocket: undefined,        // implementation; default globalThis.WebSocket
+        webSocketOptions: undefined, // third constructor argument (e.g. Node's ws)
+        fetch: undefined,            // for the not-persistent diagnosis; default globalThis.fetch
+        minBackoff: 100,
+        maxBackoff: 10000,
+        connectTimeout: 10000,
+        heartbeatTimeout: 90000,
+        transport: 'websocket',
+        random: Math.random,
+    };
+
+    // ---- small helpers ------------------------------------------------------
+
+    function domError(message, name) {
+        if (typeof DOMException === 'function') {
+            return new DOMException(message, name);
+        }
+        const e = new Error(message);
+        e.name = name;
+        return e;
+    }
+
+    /** Bytes of s in UTF-8 (lone surrogates count as U+FFFD, 3 bytes). */
+    function utf8Length(s) {
+        let n = 0;
+        for (let i = 0; i < s.length; i++) {
+            const c = s.charCodeAt(i);
+            if (c < 0x80) {
+                n += 1;
+            } else if (c < 0x800) {
+                n += 2;
+            } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length
+                       && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+                n += 4;
+                i++;
+            } else {
+                n += 3;
+            }
+        }
+        return n;
+    }
+
+    function isBlob(x) {
+        return typeof Blob === 'function' && x instanceof Blob;
+    }
+
+    /** A view of the bytes of an ArrayBuffer or ArrayBufferView, or null. */
+    function bytesOf(x) {
+        if (x instanceof ArrayBuffer) {
+            return new Uint8Array(x);
+        }
+        if (ArrayBuffer.isView(x)) {
+            return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+        }
+        return null;
+    }
+
+    /** A binary data frame: 'D' (0x44), then a copy of the bytes. */
+    function binaryFrame(bytes) {
+        const frame = new Uint8Array(bytes.length + 1);
+        frame[0] = BYTE_D;
+        frame.set(bytes, 1);
+        return frame;
+    }
+
+    /** A decimal count as the protocol writes it: 1-20 digits, no leading 0. */
+    function parseCount(s) {
+        if (!/^(0|[1-9][0-9]{0,19})$/.test(s)) {
+            return NaN;
+        }
+        return Number(s);
+    }
+
+    /**
+     * Resolves url like the WebSocket constructor, but also accepts http(s):
+     * returns { ws, http }, the same URL with a ws(s) and an http(s) scheme.
+     */
+    function resolveUrls(url) {
+        const base = typeof location !== 'undefined' && location && location.href;
+        let u;
+        try {
+            u = base ? new URL(String(url), base) : new URL(String(url));
+        } catch (e) {
+            throw domError('WebSession: invalid URL: ' + url, 'SyntaxError');
+        }
+        const schemes = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
+        if (!schemes[u.protocol]) {
+            throw domError('WebSession: the URL must be http(s) or ws(s): ' + url, 'SyntaxError');
+        }
+        u.hash = '';
+        u.protocol = schemes[u.protocol];
+        const ws = u.href;
+        u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+        return { ws, http: u.href };
+    }
+
+    /** Delay before reconnection attempt n (1, 2, ...): full jitter. */
+    function backoffDelay(attempt, min, max, random) {
+        const ceiling = Math.max(min, Math.min(max, min * Math.pow(2, attempt)));
+        return min + random() * (ceiling - min);
+    }
+
+    /** An Event of the given type with extra read-only properties. */
+    function makeEvent(type, props, Ctor) {
+        let ev;
+        if (Ctor === 'close' && typeof CloseEvent === 'function') {
+            ev = new CloseEvent('close', props);
+            return ev;
+        }
+        if (Ctor === 'message' && typeof MessageEvent === 'function') {
+            return new MessageEvent('message', props);
+        }
+        if (props && 'detail' in props && typeof CustomEvent === 'function') {
+            ev = new CustomEvent(type, { detail: props.detail });
+        } else {
+            ev = new Event(type);
+        }
+        for (const k of Object.keys(props || {})) {
+            if (!(k in ev)) {
+                Object.defineProperty(ev, k, { value: props[k], enumerable: true });
+            }
+        }
+        return ev;
+    }
+
+    // ---- transports ---------------------------------------------------------
+    //
+    // A transport is one connection attempt. The session creates it with
+    //   factory(urls, protocols, options, events)
+    // where urls is { ws, http } and events is
+    //   { open(), message(data: string | Uint8Array), close(code, reason) }.
+    // It returns an object with
+    //   protocol          the subprotocol the server selected (after open)
+    //   send(data)        data: a string (text frame) or a Uint8Array (binary)
+    //   close(code, why)  a clean close: the server ends the session
+    //   abort()           drop the connection without a close frame, at once
+    //                     and silently (no close event follows)
+    // close(code) with code 1006 (or 1015) means the connection was lost
+    // without a close frame; any other code is the server's close frame.
+    // Only 'websocket' exists today; 'sse' and 'longpoll' would implement the
+    // same five members over HTTP requests.
+
+    function websocketTransport(urls, protocols, options, events) {
+        const Impl = options.WebSocket || (typeof WebSocket === 'function' ? WebSocket : null);
+        if (!Impl) {
+            throw new TypeError('WebSession: no WebSocket implementation (pass options.WebSocket)');
+        }
+        const ws = options.webSocketOptions === undefined
+            ? new Impl(urls.ws, protocols)
+            : new Impl(urls.ws, protocols, options.webSocketOptions);
+        let live = true;
+        ws.binaryType = 'arraybuffer';
+        ws.onopen = () => { if (live) events.open(); };
+        ws.onmessage = (e) => {
+            if (live) {
+                events.message(typeof e.data === 'string' ? e.data : (bytesOf(e.data) || e.data));
+            }
+        };
+        ws.onerror = () => {};      // a close event follows; it decides
+        ws.onclose = (e) => {
+            if (live) {
+                live = false;
+                events.close(e.code, e.reason || '');
+            }
+        };
+        return {
+            get protocol() {
+                return ws.protocol;
+            },
+            send(data) {
+                try {
+                    ws.send(data);
+                } catch (e) {
+                    // the connection is going away; the data is resent on resume
+                }
+            },
+            close(code, reason) {
+                try {
+                    ws.close(code, reason);
+                } catch (e) {
+                    ws.close();
+                }
+            },
+            abort() {
+                live = false;
+                ws.onopen = ws.onmessage = ws.onclose = null;
+                if (typeof ws.terminate === 'function') {
+                    ws.terminate();             // Node's ws: no close frame
+                } else if (ws.readyState === CONNECTING) {
+                    ws.close();                 // fails it: no close frame either
+                }
+                // An open browser WebSocket cannot be dropped without a close
+                // frame, and a close frame would end the session: leave it.
+                // The next attach makes the server evict it.
+            },
+        };
+    }
+
+    const TRANSPORTS = { websocket: websocketTransport };
+
+    // ---- the session --------------------------------------------------------
+
+    const EVENTS = ['open', 'message', 'close', 'error', 'reconnecting', 'resumed', 'sessionlost'];
+
+    /**
+     * A session with a persistent WebSession script, used like a WebSocket.
+     *
+     * Events: `open` (once, when the session is established), `message`
+     * (`event.data`: a string, or a Blob or ArrayBuffer per `binaryType`),
+     * `close` (`code`, `reason`, `wasClean`; once, at the end of the session),
+     * `error`. Optional: `reconnecting` (`detail`: the attempt number,
+     * `delay`: ms until it), `resumed` (`detail`: the attempts it took),
+     * `sessionlost` (`detail`: { code, reason }; the server could not resume
+     * the session: 4400, 4409, 4410).
+     *
+     * Lost connections are invisible: readyState stays OPEN, sends are queued
+     * and nothing is lost or repeated. Only a close frame ends the session.
+     */
+    class WebSession extends EventTarget {
+        /**
+         * @param {string|URL} url  http(s):// or ws(s):// URL of the script;
+         *   relative URLs are resolved against the page's location.
+         * @param {object} [options]
+         * @param {Function} [options.WebSocket]  the WebSocket implementation
+         *   (default: globalThis.WebSocket)
+         * @param {object} [options.webSocketOptions]  third argument to that
+         *   constructor (for Node's ws: headers, TLS options, ...)
+         * @param {number} [options.minBackoff=100]  ms, shortest reconnect delay
+         * @param {number} [options.maxBackoff=10000]  ms, longest reconnect delay
+         * @param {number} [options.connectTimeout=10000]  ms from a connection
+         *   attempt to the server's resume point before it counts as failed
+         * @param {number} [options.heartbeatTimeout=90000]  ms without anything
+         *   from the server after which the connection is taken as dead
+         * @param {string} [options.transport='websocket']  the only one so far
+         * @param {Function} [options.fetch]  used to explain a failed first
+         *   connection (default: globalThis.fetch)
+         * @param {Function} [options.random]  a Math.random replacement (tests)
+         */
+        constructor(url, options) {
+            super();
+            this._opts = Object.assign({}, DEFAULTS, options || {});
+            this._factory = TRANSPORTS[this._opts.transport];
+            if (!this._factory) {
+                throw new TypeError('WebSession: unknown transport ' + this._opts.transport);
+            }
+            this._urls = resolveUrls(url);
+            if (this._opts.transport === 'websocket' && !this._opts.WebSocket
+                && typeof WebSocket !== 'function') {
+                throw new TypeError('WebSession: no WebSocket implementation (pass options.WebSocket)');
+            }
+            this._state = CONNECTING;
+            this._binaryType = typeof Blob === 'function' ? 'blob' : 'arraybuffer';
+            this._handlers = Object.create(null);
+            this._id = null;          // the session id, from I
+            this._opened = false;     // the first R arrived
+            this._conn = null;        // the current connection (see _connect)
+            this._failures = 0;       // failed attempts before the first R
+            this._attempt = 0;        // reconnection attempts since the last R
+            this._retryTimer = null;
+            // receiving
+            this._rx = 0;             // data messages received
+            this._rxAcked = 0;        // the count we last told the server
+            this._ackTimer = null;
+            // sending
+            this._outbox = [];        // { frame, size, blob } not yet numbered
+            this._queuedBytes = 0;
+            this._unacked = [];       // { seq, frame, size } sent, not acknowledged
+            this._unackedBytes = 0;
+            this._tx = 0;             // data messages numbered (sent at least once)
+            this._window = Infinity;  // from the server's R
+            this._closeRequest = null;
+            this._origin = new URL(this._urls.ws).origin;
+            this._connect(true);
+        }
+
+        /** The ws(s):// URL the session connects to. */
+        get url() {
+            return this._urls.ws;
+        }
+
+        /** CONNECTING (0) until the session is established, then OPEN (1)
+         *  across lost connections, CLOSING (2), CLOSED (3). */
+        get readyState() {
+            return this._state;
+        }
+
+        /** Bytes of data sent but not yet acknowledged by the server, plus
+         *  bytes queued and not yet sent. */
+        get bufferedAmount() {
+            return this._unackedBytes + this._queuedBytes;
+        }
+
+        /** 'websession.v1' once open, '' before. */
+        get protocol() {
+            return this._opened ? PROTOCOL : '';
+        }
+
+        /** Always '': no extension is negotiated. */
+        get extensions() {
+            return '';
+        }
+
+        /** How binary messages are delivered: 'blob' (default) or 'arraybuffer'. */
+        get binaryType() {
+            return this._binaryType;
+        }
+
+        set binaryType(v) {
+            if (v === 'blob' || v === 'arraybuffer') {
+                this._binaryType = v;
+            }
+        }
+
+        /**
+         * Queues one message for the script: a string is sent as a text
+         * message, an ArrayBuffer, a typed array, a DataView or a Blob as a
+         * binary message, in the order of the calls. Never throws for lack of
+         * a connection or of window: the message waits in bufferedAmount.
+         * Messages sent before `open` go out once the session is established.
+         * After close() they are discarded, as with a WebSocket.
+         * @param {string|ArrayBuffer|ArrayBufferView|Blob} data
+         */
+        send(data) {
+            if (this._state >= CLOSING) {
+                return;
+            }
+            const item = this._outboxItem(data);
+            this._outbox.push(item);
+            this._queuedBytes += item.size;
+            this._pump();
+        }
+
+        /**
+         * Ends the session: sends a close frame (the script gets EOF on its
+         * stdin), then fires `close` with the server's answer.
+         * @param {number} [code=1000]  1000 or 3000-4999
+         * @param {string} [reason='']  at most 123 bytes of UTF-8
+         */
+        close(code, reason) {
+            code = code === undefined ? 1000 : Number(code);
+            reason = reason === undefined ? '' : String(reason);
+            if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
+                throw domError('WebSession: close code must be 1000 or 3000-4999', 'InvalidAccessError');
+            }
+            if (utf8Length(reason) > 123) {
+                throw domError('WebSession: close reason longer than 123 bytes', 'SyntaxError');
+            }
+            if (this._state >= CLOSING) {
+                return;
+            }
+            this._state = CLOSING;
+            this._closeRequest = { code, reason };
+            this._clearTimer('_retryTimer');
+            this._clearTimer('_ackTimer');
+            const conn = this._conn;
+            if (conn && conn.transportOpen) {
+                this._sendClose(conn);
+            } else if (!conn && this._id) {
+                this._connect();          // a connection only to say goodbye
+            } else if (!conn) {
+                this._finish(code, reason, false);
+            }
+            // else: the connection under way says goodbye once it is open
+        }
+
+        // ---- connections ----------------------------------------------------
+
+        /** Starts a connection attempt; the first one throws what the
+         *  WebSocket constructor throws (a bad URL, a blocked port). */
+        _connect(first) {
+            const protocols = this._id ? [PROTOCOL, ID_PREFIX + this._id] : [PROTOCOL];
+            const conn = { transport: null, transportOpen: false, resumed: false,
+                           connectTimer: null, heartbeatTimer: null, closeTimer: null };
+            this._conn = conn;
+            conn.connectTimer = setTimeout(() => this._onTimeout(conn), this._opts.connectTimeout);
+            const events = {
+                open: () => this._onTransportOpen(conn),
+                message: (data) => this._onTransportMessage(conn, data),
+                close: (code, reason) => this._onTransportClose(conn, code, reason),
+            };
+            try {
+                conn.transport = this._factory(this._urls, protocols, this._opts, events);
+            } catch (e) {
+                if (first) {
+                    this._dropConn(conn);
+                    throw e;
+                }
+                this._onTransportClose(conn, 1006, String(e && e.message));
+            }
+        }
+
+        _dropConn(conn, abort) {
+            clearTimeout(conn.connectTimer);
+            clearTimeout(conn.heartbeatTimer);
+            clearTimeout(conn.closeTimer);
+            if (abort && conn.transport) {
+                conn.transport.abort();
+            }
+            if (this._conn === conn) {
+                this._conn = null;
+                this._clearTimer('_ackTimer');
+            }
+        }
+
+        _onTransportOpen(conn) {
+            if (conn !== this._conn) {
+                return;
+            }
+            conn.transportOpen = true;
+            if (this._state === CLOSING) {
+                this._sendClose(conn);
+                return;
+            }
+            const p = conn.transport.protocol;
+            if (typeof p === 'string' && p !== PROTOCOL) {
+                this._protocolError('the server did not select ' + PROTOCOL
+                                    + (p ? ' (it chose ' + p + ')' : ''));
+                return;
+            }
+            conn.transport.send('R' + this._rx);
+            this._rxAcked = this._rx;
+        }
+
+        _onTimeout(conn) {
+            if (conn !== this._conn) {
+                return;
+            }
+            this._dropConn(conn, true);
+            if (this._state === CLOSING) {
+                const c = this._closeRequest;
+                this._finish(c.code, c.reason, false);
+            } else {
+                this._onLost();
+            }
+        }
+
+        _armHeartbeat(conn) {
+            clearTimeout(conn.heartbeatTimer);
+            conn.heartbeatTimer = setTimeout(() => this._onTimeout(conn), this._opts.heartbeatTimeout);
+        }
+
+        _onTransportClose(conn, code, reason) {
+            if (conn !== this._conn) {
+                return;
+            }
+            this._dropConn(conn);
+            if (this._state === CLOSING) {
+                const c = this._closeRequest;
+                const clean = !LOST_CODES.has(code);
+                this._finish(clean ? code : c.code, clean ? reason : c.reason, clean);
+            } else if (code === undefined || code === null || LOST_CODES.has(code)) {
+                this._onLost();
+            } else {
+                this._onServerClose(code, reason);
+            }
+        }
+
+        /** The server's close frame: the session is over (PROTOCOL.md). */
+        _onServerClose(code, reason) {
+            if (FATAL_CODES.has(code)) {
+                this._finish(code, reason, true, { lost: true, error: true });
+            } else {
+                this._finish(code, reason, true);
+            }
+        }
+
+        /** A connection ended without a close frame, or timed out. */
+        _onLost() {
+            if (this._state >= CLOSING) {
+                return;
+            }
+            if (!this._opened) {
+                this._failures++;
+                if (this._failures > PRE_OPEN_RETRIES) {
+                    this._giveUp();
+                    return;
+                }
+                this._scheduleRetry(this._failures, false);
+                return;
+            }
+            this._attempt++;
+            this._scheduleRetry(this._attempt, true);
+        }
+
+        _scheduleRetry(attempt, announce) {
+            const o = this._opts;
+            const delay = backoffDelay(attempt, o.minBackoff, o.maxBackoff, o.random);
+            this._retryTimer = setTimeout(() => {
+                this._retryTimer = null;
+                if (this._state < CLOSING) {
+                    this._connect();
+                }
+            }, delay);
+            if (announce) {
+                this._emit('reconnecting', { detail: attempt, attempt, delay });
+            }
+        }
+
+        _sendClose(conn) {
+            const c = this._closeRequest;
+            clearTimeout(conn.connectTimer);
+            clearTimeout(conn.heartbeatTimer);
+            conn.closeTimer = setTimeout(() => this._onTimeout(conn), this._opts.connectTimeout);
+            conn.transport.close(c.code, c.reason);
+        }
+
+        // ---- the first connection failed: explain why -----------------------
+
+        _giveUp() {
+            this._explainFailure().then((reason) => {
+                if (this._state === CONNECTING) {
+                    this._finish(1006, reason, false, { error: true });
+                }
+            });
+        }
+
+        /** Why the upgrade did not happen, as far as a plain request tells. */
+        async _explainFailure() {
+            const f = this._opts.fetch || (typeof fetch === 'function' ? fetch : null);
+            if (!f) {
+                return NOT_PERSISTENT;
+            }
+            const url = this._urls.http;
+            let timer = null;
+            try {
+                const ac = typeof AbortController === 'function' ? new AbortController() : null;
+                const init = { method: 'HEAD', cache: 'no-store', credentials: 'same-origin' };
+                if (ac) {
+                    init.signal = ac.signal;
+                    timer = setTimeout(() => ac.abort(), this._opts.connectTimeout);
+                }
+                const res = await f(url, init);
+                if (res.status === 426) {
+                    return 'the server refused the upgrade: ' + url + ' is a persistent WebSession'
+                        + ' script (HTTP 426 to a plain request), but it did not accept this'
+                        + ' WebSocket handshake (origin, session limit or script failure: see'
+                        + " the server's error log)";
+                }
+                if (!res.status) {
+                    return NOT_PERSISTENT;
+                }
+                return 'target is not a persistent WebSession script: ' + url + ' answers HTTP '
+                    + res.status + (res.statusText ? ' ' + res.statusText : '')
+                    + (res.redirected ? ' after a redirect' : '')
+                    + ' to a plain request (the server did not upgrade)';
+            } catch (e) {
+                return NOT_PERSISTENT + '; a plain HTTP request to ' + url + ' failed too';
+            } finally {
+                clearTimeout(timer);
+            }
+        }
+
+        // ---- messages from the server ---------------------------------------
+
+        _onTransportMessage(conn, data) {
+            if (conn !== this._conn) {
+                return;
+            }
+            if (this._state === CLOSING && typeof data === 'string' && data.charAt(0) !== 'D') {
+                return;           // our close frame is out: only data still counts
+            }
+            if (conn.resumed) {
+                this._armHeartbeat(conn);
+            }
+            if (typeof data !== 'string') {
+                if (!(data instanceof Uint8Array) || data.length === 0 || data[0] !== BYTE_D) {
+                    this._protocolError('binary frames carry data only');
+                    return;
+                }
+                this._onData(data);
+                return;
+            }
+            const type = data.charAt(0);
+            const body = data.slice(1);
+            switch (type) {
+            case 'D': this._onData(body); break;
+            case 'R': this._onResume(conn, body); break;
+            case 'A': this._onAck(body); break;
+            case 'P': this._onPing(body); break;
+            case 'I': this._onId(body); break;
+            default: this._protocolError('unknown message type ' + JSON.stringify(type));
+            }
+        }
+
+        _onData(payload) {
+            this._rx++;
+            if (this._rx - this._rxAcked >= ACK_EVERY) {
+                this._sendAck();
+            } else if (!this._ackTimer) {
+                this._ackTimer = setTimeout(() => this._sendAck(), ACK_DELAY);
+            }
+            let data = payload;
+            if (typeof payload !== 'string') {
+                const bytes = payload.subarray(1);
+                data = this._binaryType === 'blob' && typeof Blob === 'function'
+                    ? new Blob([bytes])
+                    : bytes.slice().buffer;
+            }
+            this._emit('message', { data, origin: this._origin }, 'message');
+        }
+
+        _sendAck() {
+            this._clearTimer('_ackTimer');
+            const conn = this._conn;
+            if (conn && conn.transportOpen && this._state <= OPEN && this._rx !== this._rxAcked) {
+                this._rxAcked = this._rx;
+                conn.transport.send('A' + this._rx);
+            }
+        }
+
+        _onPing(body) {
+            if (body !== '') {
+                this._protocolError('bad heartbeat');
+                return;
+            }
+            this._clearTimer('_ackTimer');
+            this._rxAcked = this._rx;
+            this._conn.transport.send('A' + this._rx);
+        }
+
+        _onId(body) {
+            if (!/^[A-Za-z0-9_-]+$/.test(body)) {
+                this._protocolError('bad session id');
+                return;
+            }
+            this._id = body;
+        }
+
+        _onAck(body) {
+            const n = parseCount(body);
+            if (Number.isNaN(n) || n > this._tx) {
+                this._protocolError('bad acknowledgement A' + body);
+                return;
+            }
+            this._dropAcked(n);
+            this._pump();
+        }
+
+        _onResume(conn, body) {
+            const m = /^([0-9]+)(?: ([0-9]+))?$/.exec(body);
+            const n = m ? parseCount(m[1]) : NaN;
+            const w = m && m[2] !== undefined ? parseCount(m[2]) : undefined;
+            const firstKept = this._unacked.length ? this._unacked[0].seq : this._tx + 1;
+            if (Number.isNaN(n) || Number.isNaN(w) || conn.resumed) {
+                this._protocolError('bad resume point R' + body);
+                return;
+            }
+            if (n > this._tx || n < firstKept - 1) {
+                this._protocolError('cannot resume from R' + n + ': ' + this._tx
+                                    + ' sent, ' + (firstKept - 1) + ' acknowledged');
+                return;
+            }
+            if (!this._id) {
+                this._protocolError('resume point without a session id');
+                return;
+            }
+            if (w !== undefined) {
+                this._window = w;
+            }
+            clearTimeout(conn.connectTimer);
+            conn.resumed = true;
+            this._armHeartbeat(conn);
+            this._dropAcked(n);
+            for (const m of this._unacked) {
+                conn.transport.send(m.frame);        // the tail the server lacks
+            }
+            const first = !this._opened;
+            const attempts = this._attempt;
+            this._opened = true;
+            this._state = OPEN;
+            this._attempt = 0;
+            this._pump();
+            if (first) {
+                this._emit('open', {});
+            } else {
+                this._emit('resumed', { detail: attempts });
+            }
+        }
+
+        _dropAcked(n) {
+            while (this._unacked.length && this._unacked[0].seq <= n) {
+                this._unackedBytes -= this._unacked.shift().size;
+            }
+        }
+
+        // ---- messages to the server -----------------------------------------
+
+        _outboxItem(data) {
+            if (typeof data === 'string') {
+                return { frame: 'D' + data, size: utf8Length(data), blob: null };
+            }
+            const bytes = bytesOf(data);
+            if (bytes) {
+                return { frame: binaryFrame(bytes), size: bytes.length, blob: null };
+            }
+            if (isBlob(data)) {
+                const item = { frame: null, size: data.size, blob: data };
+                this._readBlob(item);
+                return item;
+            }
+            return this._outboxItem(String(data));
+        }
+
+        _readBlob(item) {
+            item.blob.arrayBuffer().then((buf) => {
+                item.frame = binaryFrame(new Uint8Array(buf));
+                item.blob = null;
+                this._pump();
+            }, (err) => {
+                item.failed = true;
+                item.blob = null;
+                this._pump();
+                this._emit('error', { message: 'WebSession: cannot read a Blob to send: ' + err });
+            });
+        }
+
+        /** Sends queued messages while the session is resumed and the window
+         *  has room, in the order of the send() calls. */
+        _pump() {
+            const conn = this._conn;
+            if (!conn || !conn.resumed || this._state !== OPEN) {
+                return;
+            }
+            while (this._outbox.length && this._unackedBytes < this._window) {
+                const item = this._outbox[0];
+                if (item.blob) {
+                    return;                   // still reading it
+                }
+                this._outbox.shift();
+                this._queuedBytes -= item.size;
+                if (item.failed) {
+                    continue;
+                }
+                const entry = { seq: ++this._tx, frame: item.frame, size: item.size };
+                this._unacked.push(entry);
+                this._unackedBytes += entry.size;
+                conn.transport.send(entry.frame);
+            }
+        }
+
+        // ---- the end --------------------------------------------------------
+
+        /** Something from the server broke websession.v1: end the session. */
+        _protocolError(why) {
+            const reason = 'websession.v1: ' + why;
+            const conn = this._conn;
+            if (conn) {
+                this._dropConn(conn);
+                if (conn.transportOpen) {
+                    conn.transport.close(1000, reason.slice(0, 120));
+                } else {
+                    conn.transport.abort();
+                }
+            }
+            this._finish(1002, reason, false, { error: true });
+        }
+
+        _finish(code, reason, wasClean, how) {
+            if (this._state === CLOSED) {
+                return;
+            }
+            if (this._conn) {
+                this._dropConn(this._conn, true);
+            }
+            this._clearTimer('_retryTimer');
+            this._clearTimer('_ackTimer');
+            this._state = CLOSED;
+            if (how && how.lost) {
+                this._emit('sessionlost', { detail: { code, reason } });
+            }
+            if (how && how.error) {
+                this._emit('error', { message: reason });
+            }
+            this._emit('close', { code, reason, wasClean }, 'close');
+        }
+
+        _clearTimer(name) {
+            if (this[name]) {
+                clearTimeout(this[name]);
+                this[name] = null;
+            }
+        }
+
+        _emit(type, props, kind) {
+            this.dispatchEvent(makeEvent(type, props, kind));
+        }
+    }
+
+    // on<event> properties, registered as listeners at their first
+    // assignment, like the browser's event handler attributes.
+    for (const type of EVENTS) {
+        Object.defineProperty(WebSession.prototype, 'on' + type, {
+            configurable: true,
+            enumerable: true,
+            get() {
+                return this._handlers[type] || null;
+            },
+            set(fn) {
+                if (!(type in this._handlers)) {
+                    this.addEventListener(type, (e) => {
+                        const h = this._handlers[type];
+                        if (typeof h === 'function') {
+                            h.call(this, e);
+                        }
+                    });
+                }
+                this._handlers[type] = typeof fn === 'function' ? fn : null;
+            },
+        });
+    }
+
+    for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN],
+                                 ['CLOSING', CLOSING], ['CLOSED', CLOSED]]) {
+        Object.defineProperty(WebSession, name, { value, enumerable: true });
+        Object.defineProperty(WebSession.prototype, name, { value, enumerable: true });
+    }
+
+    /** Internal pieces, for tests and for transports to come. */
+    WebSession._internal = { backoffDelay, utf8Length, resolveUrls, TRANSPORTS };
+
+    return WebSession;
+});
