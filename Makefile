@@ -19,24 +19,29 @@ APR_CFLAGS := $(shell apr-1-config --cppflags --includes 2>/dev/null) \
 APR_LIBS   := $(shell apr-1-config --link-ld 2>/dev/null) \
               $(shell apu-1-config --link-ld 2>/dev/null)
 
+BUILD     := build
 WARN      := -Wall -Wextra -Werror
 STD       := -std=c11 -D_GNU_SOURCE
 
 # Pure logic (no I/O): unit-tested and fuzzed on its own.
 PURE_SRCS := ws_codec.c msg_format.c session_table.c ws_handshake.c sendq.c bytebuf.c wsv1.c
 # Everything that makes the module.
-MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c relay.c
+MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c relay.c \
+             client_handler.c $(BUILD)/client_js.c
 HDRS      := $(wildcard *.h)
 
-BUILD     := build
 
 .PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean
 
 all: .libs/mod_websession.so
 
+# The browser library is built into the module (SetHandler websession-client).
+$(BUILD)/client_js.c: client/websession.js tools/embed.pl | $(BUILD)
+	tools/embed.pl ws_client_js $< $@
+
 .libs/mod_websession.so: $(MOD_SRCS) $(HDRS)
 	$(APXS) -c -o mod_websession.la $(addprefix -Wc$(comma),$(STD) $(WARN)) \
-	    $(MOD_SRCS) -laprutil-1
+	    $(MOD_SRCS) -laprutil-1 >$(BUILD)/apxs.log
 
 comma := ,
 

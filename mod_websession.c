@@ -26,6 +26,7 @@
 #include "apr_lib.h"
 #include "apr_shm.h"
 
+#include "client_handler.h"
 #include "ipc.h"
 #include "msg_format.h"
 #include "relay.h"
@@ -843,6 +844,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(ws_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ws_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ws_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ws_client_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 static const command_rec ws_cmds[] = {
