@@ -163,7 +163,10 @@ static void queue_v1(keeper *k, const char *fmt, ...)
     queue_ctl(k, WS_OP_TEXT, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
-static void queue_close(keeper *k, unsigned code, const char *reason)
+/* The close frame goes after the data already queued.  While a v1
+ * connection waits for the client's resume point no data can go, so a
+ * close for any reason but the script's end goes at once instead. */
+static void queue_close_how(keeper *k, unsigned code, const char *reason, int after_data)
 {
     unsigned char pl[WS_MAX_CONTROL];
     size_t n = 0;
@@ -179,10 +182,20 @@ static void queue_close(keeper *k, unsigned code, const char *reason)
         size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
 
         memcpy(f + h, pl, n);
-        sendq_final(&k->out, f, h + n);
+        if (after_data || !k->awaiting_r) {
+            sendq_final(&k->out, f, h + n);
+        }
+        else {
+            sendq_close_now(&k->out, f, h + n);
+        }
     }
     k->close_queued = 1;
     k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
+}
+
+static void queue_close(keeper *k, unsigned code, const char *reason)
+{
+    queue_close_how(k, code, reason, 0);
 }
 
 /* ---- the end of a session --------------------------------------------- */
@@ -696,7 +709,7 @@ static void script_finished(keeper *k)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                  "WS02023: [%s] %s", k->fp, reason);
     if (!k->close_queued && !k->over) {
-        queue_close(k, code, reason);
+        queue_close_how(k, code, reason, 1);     /* after everything it wrote */
     }
 }
 

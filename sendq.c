@@ -39,7 +39,7 @@ void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
                 const unsigned char *prefix, size_t plen,
                 const unsigned char *payload, size_t len)
 {
-    if (q->final_len) {
+    if (q->final_len || q->closing_now) {
         return;                 /* nothing follows the final frame */
     }
     bytebuf_append(&q->dq, hdr, hlen);
@@ -51,6 +51,15 @@ void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
 void sendq_ctl(sendq *q, const unsigned char *frame, size_t len)
 {
     bytebuf_append(&q->cq, frame, len);
+}
+
+void sendq_close_now(sendq *q, const unsigned char *frame, size_t len)
+{
+    if (q->closing_now) {
+        return;
+    }
+    bytebuf_append(&q->cq, frame, len);
+    q->closing_now = 1;
 }
 
 void sendq_final(sendq *q, const unsigned char *frame, size_t len)
@@ -83,7 +92,7 @@ size_t sendq_peek(const sendq *q, const unsigned char **p)
         *p = q->cq.data + q->cq.off;
         return q->cq.len - q->cq.off;
     }
-    if (q->held || data_unwritten(q) == 0) {
+    if (q->held || q->closing_now || data_unwritten(q) == 0) {
         *p = NULL;
         return 0;
     }
@@ -218,5 +227,6 @@ int sendq_has_output(const sendq *q)
 
 int sendq_final_done(const sendq *q)
 {
-    return q->final_written;
+    return q->final_written
+           || (q->closing_now && q->cq.len == q->cq.off && q->cur_left == 0);
 }

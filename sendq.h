@@ -11,7 +11,9 @@
  *    written whole again on the next one.
  *  - Control frames go out before further data, but only at a frame
  *    boundary; they are dropped when the connection is lost.
- *  - A final frame (a close) goes out after every data frame.
+ *  - A final frame (a close) goes out after every data frame; a close sent
+ *    with sendq_close_now goes out next instead (at a frame boundary, even
+ *    while held) and nothing follows it.
  *  - While held (after a v1 attach, until the peer's resume point is
  *    known) only control frames are written.
  *  - sendq_peek/sendq_wrote give the caller contiguous bytes to write.
@@ -36,6 +38,7 @@ typedef struct {
     uint64_t acked;             /* data frames no longer in dq */
     size_t final_len;           /* length of the final frame at the end of dq, 0 if none */
     int final_written;
+    int closing_now;            /* sendq_close_now: the close is in cq, nothing after it */
 } sendq;
 
 void sendq_init(sendq *q, int retain);
@@ -47,6 +50,8 @@ void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
 void sendq_ctl(sendq *q, const unsigned char *frame, size_t len);
 /* Ignored if a final frame is already queued. */
 void sendq_final(sendq *q, const unsigned char *frame, size_t len);
+/* A close that must not wait for data (errors, the peer's close, stop). */
+void sendq_close_now(sendq *q, const unsigned char *frame, size_t len);
 
 /* Contiguous bytes to write next (0 when nothing may be written now). */
 size_t sendq_peek(const sendq *q, const unsigned char **p);
@@ -67,7 +72,7 @@ void sendq_hold(sendq *q);
 size_t sendq_pending_bytes(const sendq *q);
 /* Anything left to write on the current connection? */
 int sendq_has_output(const sendq *q);
-/* The final frame has been written whole. */
+/* The final frame (or the close_now frame) has been written whole. */
 int sendq_final_done(const sendq *q);
 
 #endif /* SENDQ_H */

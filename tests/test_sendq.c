@@ -236,10 +236,50 @@ static void test_random(void)
     sendq_free(&q);
 }
 
+static void test_close_now(void)
+{
+    sendq q;
+    unsigned char f[WS_MAX_HEADER + 125], pl[WS_MAX_CONTROL];
+    size_t n = ws_close_payload(pl, 1002, "bad"), h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+
+    memcpy(f + h, pl, n);
+    /* Held (waiting for the peer's resume point): the close still goes. */
+    sendq_init(&q, 1);
+    sendq_hold(&q);
+    add_data(&q, "held");
+    sendq_close_now(&q, f, h + n);
+    CHECK(!sendq_final_done(&q));
+    CHECK(!strcmp(drain(&q, 1000, 1000), "CLOSE|"));
+    CHECK(sendq_final_done(&q));
+    add_data(&q, "after");
+    CHECK(!sendq_has_output(&q));
+    sendq_free(&q);
+
+    /* A data frame under way is finished first; queued data is not sent. */
+    sendq_init(&q, 0);
+    add_data(&q, "abc");
+    add_data(&q, "def");
+    {
+        const unsigned char *p;
+
+        sendq_peek(&q, &p);
+        sendq_wrote(&q, 3);                     /* inside "Dabc" */
+        sendq_close_now(&q, f, h + n);
+        CHECK(sendq_peek(&q, &p) == 3 && !memcmp(p, "abc", 3));
+        sendq_wrote(&q, 3);
+        CHECK(sendq_peek(&q, &p) == h + n && p[0] == 0x88);
+        sendq_wrote(&q, h + n);
+        CHECK(sendq_final_done(&q));
+        CHECK(!sendq_has_output(&q));
+    }
+    sendq_free(&q);
+}
+
 int main(void)
 {
     test_plain();
     test_retain();
     test_random();
+    test_close_now();
     return UNIT_DONE("test_sendq");
 }
