@@ -45,11 +45,18 @@ static int fail_closing(int fd)
     return -1;
 }
 
+/* A close-on-exec stream socket and the address for name. */
+static int new_socket(const char *name, struct sockaddr_un *sa, socklen_t *len)
+{
+    *len = make_addr(sa, name);
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
 int ipc_listen(const char *name, int backlog)
 {
     struct sockaddr_un sa;
-    socklen_t len = make_addr(&sa, name);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len;
+    int fd = new_socket(name, &sa, &len);
 
     if (fd < 0) {
         return -1;
@@ -73,8 +80,8 @@ void ipc_set_timeouts(int fd, int timeout_ms)
 int ipc_connect(const char *name, int timeout_ms)
 {
     struct sockaddr_un sa;
-    socklen_t len = make_addr(&sa, name);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len;
+    int fd = new_socket(name, &sa, &len);
 
     if (fd < 0) {
         return -1;

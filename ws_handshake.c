@@ -60,75 +60,66 @@ static int is_b64(char c)
 
 /* ---- handshake ---------------------------------------------------------- */
 
-int ws_hs_has_token(const char *list, const char *token)
+/* The next element of a comma-separated list at *p, trimmed of optional
+ * whitespace (maybe empty); advances *p past it.  0 at the end of the list. */
+static int next_element(const char **p, const char **start, size_t *len)
 {
-    const char *p;
+    const char *s = *p, *end;
 
-    if (!list || !token || !*token) {
+    if (!s) {
         return 0;
     }
-    p = list;
-    for (;;) {
-        const char *start, *end;
+    while (is_ows(*s)) {
+        s++;
+    }
+    *start = s;
+    while (*s && *s != ',') {
+        s++;
+    }
+    end = s;
+    while (end > *start && is_ows(end[-1])) {
+        end--;
+    }
+    *len = (size_t)(end - *start);
+    *p = *s ? s + 1 : NULL;
+    return 1;
+}
 
-        while (is_ows(*p)) {
-            p++;
-        }
-        start = p;
-        while (*p && *p != ',') {
-            p++;
-        }
-        end = p;
-        while (end > start && is_ows(end[-1])) {
-            end--;
-        }
-        if (end > start && ieq_n(start, (size_t)(end - start), token)) {
+int ws_hs_has_token(const char *list, const char *token)
+{
+    const char *p = list, *el;
+    size_t n;
+
+    if (!token || !*token) {
+        return 0;
+    }
+    while (next_element(&p, &el, &n)) {
+        if (n > 0 && ieq_n(el, n, token)) {
             return 1;
         }
-        if (!*p) {
-            return 0;
-        }
-        p++;                    /* skip the comma */
     }
+    return 0;
 }
 
 int ws_hs_token_after(const char *list, const char *prefix, char *out, size_t outlen)
 {
-    size_t plen = prefix ? strlen(prefix) : 0;
-    const char *p = list;
+    size_t plen = prefix ? strlen(prefix) : 0, n;
+    const char *p = list, *el;
 
-    if (!list || !plen || !outlen) {
+    if (!plen || !outlen) {
         return 0;
     }
-    for (;;) {
-        const char *start, *end;
-
-        while (is_ows(*p)) {
-            p++;
-        }
-        start = p;
-        while (*p && *p != ',') {
-            p++;
-        }
-        end = p;
-        while (end > start && is_ows(end[-1])) {
-            end--;
-        }
-        if ((size_t)(end - start) > plen && ieq_n(start, plen, prefix)) {
-            size_t n = (size_t)(end - start) - plen;
-
-            if (n >= outlen) {
+    while (next_element(&p, &el, &n)) {
+        if (n > plen && ieq_n(el, plen, prefix)) {
+            if (n - plen >= outlen) {
                 return 0;
             }
-            memcpy(out, start + plen, n);
-            out[n] = '\0';
+            memcpy(out, el + plen, n - plen);
+            out[n - plen] = '\0';
             return 1;
         }
-        if (!*p) {
-            return 0;
-        }
-        p++;
     }
+    return 0;
 }
 
 /* Sec-WebSocket-Key: base64 of 16 bytes, i.e. 22 characters and "==". */
