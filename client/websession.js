@@ -399,12 +399,12 @@
             const conn = this._conn;
             if (conn && conn.transportOpen) {
                 this._sendClose(conn);
-            } else if (!conn && this._id) {
-                this._connect();          // a connection only to say goodbye
+            } else if (!this._id) {
+                this._finish(code, reason, false);    // no session to end yet
             } else if (!conn) {
-                this._finish(code, reason, false);
+                this._connect();          // a connection only to say goodbye
             }
-            // else: the connection under way says goodbye once it is open
+            // else: the resume under way says goodbye once it is open
         }
 
         // ---- connections ----------------------------------------------------
