@@ -6,6 +6,7 @@
 #   make unit       C unit tests under AddressSanitizer
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
+#   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
 
 APXS      ?= apxs
 LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
@@ -31,7 +32,7 @@ MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c relay.c \
 HDRS      := $(wildcard *.h)
 
 
-.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick
 
 all: .libs/mod_websession.so
 
@@ -88,6 +89,16 @@ test: deps
 
 demo: deps all
 	PORT=$(PORT) demo/run
+
+# ---- benchmarks ------------------------------------------------------------
+# Against the peers (as root, about 4-5 minutes): bench/run starts every
+# server itself and rewrites bench/results.md and bench/results.json.
+bench: deps all
+	bench/run
+
+# About a minute; results go to build/bench, not to the committed files.
+bench-quick: all
+	QUICK=1 BENCH_OUT=$(BUILD)/bench bench/run
 
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)/etc/apache2/mods-available

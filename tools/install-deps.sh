@@ -17,6 +17,8 @@ libapache2-mod-perl2
 libwww-perl
 libprotocol-websocket-perl
 libio-socket-ssl-perl
+libssl-dev
+iproute2
 python3
 python3-websockets
 clang
