@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -713,56 +714,55 @@ static void script_finished(keeper *k)
     }
 }
 
-/* fork + exec the script; returns 0, or -1 with msg filled. */
+/* Start the script: its own session and process group, signals at their
+ * defaults, stdin/stdout/stderr on pipes.  posix_spawn (vfork semantics)
+ * copies no page tables and reports an exec failure synchronously.
+ * Returns 0, or -1 with msg filled. */
 static int start_script(keeper *k, char *const argv[], char *const envp[],
                         const char *cwd, char *msg, size_t msglen)
 {
-    int in[2], out[2], err[2], status[2];
+    int in[2], out[2], err[2];
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
     pid_t pid;
-    int child_errno = 0;
-    ssize_t n;
+    int rc;
 
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0
-        || pipe2(err, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
+    if (pipe2(in, O_CLOEXEC) < 0) {
         snprintf(msg, msglen, "pipe: %s", strerror(errno));
         return -1;
     }
-    pid = fork();
-    if (pid < 0) {
-        snprintf(msg, msglen, "fork: %s", strerror(errno));
-        return -1;
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;              /* the keeper exits: its descriptors go with it */
     }
-    if (pid == 0) {
-        sigset_t none;
-
-        setsid();
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int s = 1; s < NSIG; s++) {
-            signal(s, SIG_DFL);
-        }
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        if (cwd[0] && chdir(cwd) < 0) {
-            child_errno = errno;
-        }
-        else {
-            execve(argv[0], argv, envp);
-            child_errno = errno;
-        }
-        n = write(status[1], &child_errno, sizeof(child_errno));
-        (void)n;
-        _exit(127);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    if (cwd[0]) {
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
     }
+    posix_spawnattr_init(&at);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
+                                  | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    close(status[1]);
-    do {
-        n = read(status[0], &child_errno, sizeof(child_errno));
-    } while (n < 0 && errno == EINTR);
-    close(status[0]);
+    if (rc != 0) {
+        snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(rc));
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
+        return -1;
+    }
     k->script_pid = pid;
     k->sin = in[1];
     k->sout = out[0];
@@ -770,12 +770,6 @@ static int start_script(keeper *k, char *const argv[], char *const envp[],
     set_nonblock(k->sin);
     set_nonblock(k->sout);
     set_nonblock(k->serr);
-    if (n == (ssize_t)sizeof(child_errno)) {
-        snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(child_errno));
-        waitpid(pid, NULL, 0);
-        k->script_pid = 0;
-        return -1;
-    }
     return 0;
 }
 
