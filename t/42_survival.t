@@ -50,7 +50,7 @@ my @PLAIN = (
     [ plain_resume_while_replaced => '... workers killed again and dropped at once: resumed, "14 p14".."16 p16"' ],
 );
 my @TLS = (
-    [ tls_kills        => '(b) wss:// /ws/chaos-echo: workers SIGKILLed at least 3 times during the flow' ],
+    [ tls_kills        => '(b) wss:// /ws/chaos-echo: every worker SIGKILLed, 5 times while messages flow' ],
     [ tls_resumed      => '... the relayed connection died and the client resumed' ],
     [ tls_echoes_exact => '... 2000 messages to the script came back exactly once, in order' ],
     [ tls_stream_exact => "... the script's own 2000 arrived exactly once, in order" ],

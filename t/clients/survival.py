@@ -202,22 +202,32 @@ class Run:
                 else:
                     other.append(m)
 
+        kills = self.a.kills
+
         async def writer():
+            # In kills + 1 parts: each part waits (up to 10 s) for one more
+            # round of kills, so every round lands while messages flow.
             for i in range(1, n + 1):
                 await s.send("c%d" % i)
                 if i % 25 == 0:
                     await asyncio.sleep(0.05)
+                    end = time.monotonic() + 10
+                    while state["kills"] < kills and i * (kills + 1) >= n * (state["kills"] + 1) \
+                            and time.monotonic() < end:
+                        await asyncio.sleep(0.05)
             state["writing"] = False
 
         async def killer():
             await asyncio.sleep(0.3)
-            while state["kills"] < self.a.kills:
+            while state["kills"] < kills:
                 pids, _ = h.kill_workers()
-                if pids:
-                    state["kills"] += 1
-                    state["killed"] += len(pids)
-                    if state["writing"]:
-                        state["during"] += 1
+                if not pids:                # not replaced yet
+                    await asyncio.sleep(0.2)
+                    continue
+                state["kills"] += 1
+                state["killed"] += len(pids)
+                if state["writing"]:
+                    state["during"] += 1
                 await asyncio.sleep(self.a.kill_every)
 
         t0 = time.monotonic()
@@ -230,7 +240,7 @@ class Run:
         secs = time.monotonic() - t0
         self.extra.update(seconds_flow=round(secs, 1), reconnects=s.reconnects,
                           kills=state["kills"], killed=state["killed"])
-        self.check("tls_kills", state["kills"] >= 3 and state["during"] >= 2,
+        self.check("tls_kills", state["kills"] == kills and state["during"] == kills,
                    "%d rounds of SIGKILL (%d while the client was still sending), %d"
                    " worker processes killed" % (state["kills"], state["during"],
                                                  state["killed"]))
