@@ -1,0 +1,316 @@
+# websession.v1 sessions survive the loss of httpd worker processes: the
+# session lives in its keeper (a child of the spawner), not in the worker
+# that accepted the connection.
+#
+# (a) plain TCP: a session on /ws/count (reference client,
+#     tools/websession_client.py); every httpd worker child is SIGKILLed
+#     while it is open; the keeper owns the socket, so the same connection
+#     goes on counting; then resumes through the replacement workers, also
+#     right after killing them again.
+# (b) TLS (the worker relays the connection): a wss:// session on
+#     /ws/chaos-echo; the workers are SIGKILLed again and again while
+#     numbered messages flow both ways; the relayed connection dies with
+#     its worker, the client resumes, every number arrives exactly once
+#     and in order.
+# (c) child recycling: an httpd of its own, a copy of the harness's
+#     configuration with MaxConnectionsPerChild 1 (own ports, logs, pid
+#     file, runtime directory), so every connection lands in a fresh child:
+#     a session with 30 forced reconnects counts on; stopping that httpd
+#     leaves no process behind.
+#
+# The work is done by t/clients/survival.py, which prints a JSON list of
+# named checks. Worker children are httpd's children that run threads,
+# other than the session spawner; mod_cgid's daemon is left alone.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile catdir);
+use File::Temp qw(tempdir);
+use IO::Socket::INET ();
+use JSON::PP ();
+use Time::HiRes qw(sleep time);
+
+my $vars     = Apache::Test::vars();
+my $port     = $vars->{port};
+my $tls_port = $vars->{websession_ssl_port};
+my $t_logs   = $vars->{t_logs};
+my $crt      = catfile($t_logs, 'ssl', 'server.crt');
+my $pidfile  = catfile($t_logs, 'httpd.pid');
+my $errlog   = catfile($t_logs, 'error_log');
+my $python   = '/usr/bin/python3';
+my $client   = catfile($vars->{top_dir}, 't', 'clients', 'survival.py');
+
+my @PLAIN = (
+    [ plain_before                => '(a) ws:// /ws/count: "p1".."p5" -> "1 p1".."5 p5"' ],
+    [ plain_killed                => '... SIGKILL to every httpd worker child: they are gone within 10 s' ],
+    [ plain_same_connection       => '... the same connection counts on: "6 p6".."10 p10", no reconnect' ],
+    [ plain_replaced              => '... httpd starts new workers (within 20 s)' ],
+    [ plain_resume_after          => '... dropped, resumed through them: "11 p11".."13 p13"' ],
+    [ plain_resume_while_replaced => '... workers killed again and dropped at once: resumed, "14 p14".."16 p16"' ],
+);
+my @TLS = (
+    [ tls_kills        => '(b) wss:// /ws/chaos-echo: every worker SIGKILLed, 5 times while messages flow' ],
+    [ tls_resumed      => '... the relayed connection died and the client resumed' ],
+    [ tls_echoes_exact => '... 2000 messages to the script came back exactly once, in order' ],
+    [ tls_stream_exact => "... the script's own 2000 arrived exactly once, in order" ],
+);
+my @RECYCLE = (
+    [ recycle_started    => '(c) an httpd with MaxConnectionsPerChild 1 starts' ],
+    [ recycle_counts     => '... /ws/count with 30 forced reconnects: "1 r1".."31 r31"' ],
+    [ recycle_reconnects => '... the client resumed 30 times' ],
+    [ recycle_children   => '... the re-attaches were served by fresh children' ],
+    [ recycle_stopped    => '... stopping it: httpd, spawner, keepers and scripts gone within 10 s' ],
+);
+
+plan tests => 2 + @PLAIN + 1 + @TLS + 1 + @RECYCLE, need
+    need_module('websession'),
+    { "$python cannot import websockets (python3-websockets)" =>
+          system("$python -c 'import websockets' >/dev/null 2>&1") == 0 };
+
+# Run the client; one assertion per check it reports, one for its status.
+sub run_client {
+    my ($title, $checks, @args) = @_;
+    my $t0  = time;
+    my $out = qx{timeout 120 $python $client @args 2>&1};
+    my $rc  = $? >> 8;
+    my ($line) = grep { /^\{/ } split /\n/, $out;
+    my $s = eval { JSON::PP->new->decode($line // '') } || {};
+    my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
+    for (@$checks) {
+        my ($name, $text) = @$_;
+        ok $got{$name} && $got{$name}{ok}, $text
+            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
+    }
+    ok $rc == 0 && $s->{ok}, sprintf '%s: client exits 0, no errors (%.1f s)', $title, time - $t0
+        or diag "client output:\n$out";
+    return $s;
+}
+
+# ---------------------------------------------------------------------------
+# (a) and (b) on the harness's httpd
+
+run_client('(a)', \@PLAIN, 'plain', '--port', $port, '--pidfile', $pidfile,
+           '--errlog', $errlog);
+ok get_ok($port), '(a) httpd answers a GET afterwards';
+
+SKIP: {
+    skip 'no TLS virtual host or certificate', @TLS + 1 unless $tls_port && -s $crt;
+    my $s = run_client('(b)', \@TLS, 'tls', '--tls-port', $tls_port, '--cafile', $crt,
+                       '--pidfile', $pidfile, '--errlog', $errlog, '--messages', 2000);
+    note "(b) $s->{kills} rounds, $s->{killed} workers killed, $s->{reconnects} resumes"
+        if $s->{kills};
+}
+ok get_ok($port), '(b) httpd answers a GET afterwards';
+
+# ---------------------------------------------------------------------------
+# (c) child recycling, on an httpd of its own
+
+my ($conf, $dir, @ports) = recycle_config();
+my ($r_pidfile, $r_errlog) = (catfile($dir // '', 'httpd.pid'), catfile($dir // '', 'error_log'));
+my $started;
+END { stop_recycled() if $started }
+
+SKIP: {
+    skip 'cannot make the recycling configuration (see diag)', scalar @RECYCLE unless $conf;
+    my $cmd = "$vars->{httpd} -d $vars->{serverroot} -f $conf -k start";
+    my $out = qx{$cmd 2>&1};
+    $started = 1;
+    my $up = poll_until(30, sub { -s $r_pidfile && get_ok($ports[0]) });
+    ok $up, "(c) $cmd: answers on port $ports[0]" or diag $out;
+    skip 'the recycling httpd did not start', @RECYCLE - 1 unless $up;
+
+    my $logpos = -s $r_errlog;
+    my $t0 = time;
+    my $qx = qx{timeout 120 $python $client resumes --port $ports[0] --resumes 30 --leave-open 2>&1};
+    my ($line) = grep { /^\{/ } split /\n/, $qx;
+    my $s = eval { JSON::PP->new->decode($line // '') } || {};
+    my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
+    for (@RECYCLE[1, 2]) {
+        my ($name, $text) = @$_;
+        ok $got{$name} && $got{$name}{ok}, $text
+            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported'),
+                    "\nclient output:\n$qx";
+    }
+    # Each re-attach is logged by the worker that took it, with its pid.
+    my %pids;
+    my $reattached = 0;
+    if (open my $fh, '<', $r_errlog) {
+        seek $fh, $logpos, 0;
+        while (<$fh>) {
+            next unless /WS00013:/ && /\[pid (\d+)/;
+            $reattached++;
+            $pids{$1}++;
+        }
+    }
+    my $distinct = keys %pids;
+    ok $reattached >= 30 && $distinct == $reattached,
+        sprintf '%s (%d re-attaches in %d processes, %.1f s)', $RECYCLE[3][1],
+                $reattached, $distinct, time - $t0
+        or diag "re-attaches per process: "
+              . join ', ', map { "$_: $pids{$_}" } sort keys %pids;
+
+    # What must end with this httpd: all its descendants (the spawner, the
+    # keepers, the scripts; the client left its session waiting).
+    my $parent = read_pid($r_pidfile);
+    my @noted = descendants($parent);
+    my ($spawner) = (slurp($r_errlog) // '') =~ /.*WS01004: spawner (\d+) ready/s;
+    my @keepers = grep { ppid_of($_) == ($spawner // -1) } @noted;
+    my %is_keeper = map { $_ => 1 } @keepers;
+    my @scripts = grep { $is_keeper{ ppid_of($_) } } @noted;
+    my $t1 = time;
+    qx{$vars->{httpd} -d $vars->{serverroot} -f $conf -k stop 2>&1};
+    my $gone = poll_until(10, sub { !grep { alive($_) } $parent, @noted });
+    $started = 0 if $gone;
+    my @left = grep { alive($_) } $parent, @noted;
+    my @mention = grep { cmdline($_) =~ /\Q$conf\E/ } all_pids();
+    ok $gone && !@mention && $spawner && @keepers && @scripts,
+        sprintf '%s (%.1f s; spawner %s, %d keepers, %d scripts, %d processes in all)',
+                $RECYCLE[4][1], time - $t1, $spawner // 'not found', scalar @keepers,
+                scalar @scripts, scalar @noted
+        or diag 'left: ' . join "\n  ", map { "$_ " . cmdline($_) } @left, @mention;
+}
+
+# ---------------------------------------------------------------------------
+# helpers
+
+# A copy of the generated httpd.conf and extra.conf: MaxConnectionsPerChild 1,
+# three free ports instead of the harness's, everything under t_logs (pid
+# file, logs, runtime directory, cgid socket, TLS session cache) in a
+# directory of its own, with a copy of the certificate.
+sub recycle_config {
+    my $confdir = catdir($vars->{serverroot}, 'conf');
+    my ($main, $extra) = map { slurp(catfile($confdir, $_)) } 'httpd.conf', 'extra.conf';
+    unless (defined $main && defined $extra) {
+        diag "cannot read $confdir/httpd.conf or extra.conf";
+        return;
+    }
+    my $d = tempdir('websession-recycle-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $d;
+    mkdir catdir($d, 'ssl');
+    mkdir catdir($d, 'state');
+    for (qw(server.crt server.key)) {
+        my $src = catfile($t_logs, 'ssl', $_);
+        system('cp', '-p', $src, catfile($d, 'ssl', $_)) if -e $src;
+    }
+    my @old = grep { $_ } $port, $vars->{vhost2_port}, $tls_port;
+    my @new = free_ports(scalar @old) or do { diag 'no free ports'; return };
+    my $extra_path = catfile($d, 'extra.conf');
+    my $state = catdir($vars->{serverroot}, 'state');
+    for my $text ($main, $extra) {
+        $text =~ s/\Q$t_logs\E/$d/g;
+        $text =~ s/\Q$state\E/$d\/state/g;
+        for my $i (0 .. $#old) {
+            $text =~ s/:$old[$i]\b/:$new[$i]/g;
+        }
+    }
+    my $n = $main =~ s/^(\s*Include\s+)"?\Q$confdir\E\/extra\.conf"?\s*$/$1"$extra_path"/mg;
+    my $m = $extra =~ s/^(\s*MaxConnectionsPerChild\s+)\d+/${1}1/mg;
+    # More children standing by: httpd replaces exited ones only once a
+    # second, so with two a reconnect would often wait for one.
+    my %more = (StartServers => 8, ServerLimit => 16, MaxRequestWorkers => 64,
+                MinSpareThreads => 32, MaxSpareThreads => 64);
+    my $k = 0;
+    $k += $extra =~ s/^(\s*$_\s+)\d+/$1$more{$_}/mg for sort keys %more;
+    unless ($n == 1 && $m == 1 && $k == keys %more) {
+        diag "recycling config: $n Include lines, $m MaxConnectionsPerChild lines,"
+           . " $k event MPM limits replaced";
+        return;
+    }
+    my $conf = catfile($d, 'httpd.conf');
+    spew($conf, $main);
+    spew($extra_path, $extra);
+    return ($conf, $d, @new);
+}
+
+sub free_ports {
+    my $want = shift;
+    my @p;
+    for my $p ($port + 20 .. $port + 200) {
+        my $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', LocalPort => $p,
+                                      Listen => 1, ReuseAddr => 1) or next;
+        close $s;
+        push @p, $p;
+        return @p if @p == $want;
+    }
+    return;
+}
+
+sub stop_recycled {
+    local $?;
+    return unless $conf;
+    system("$vars->{httpd} -d $vars->{serverroot} -f $conf -k stop >/dev/null 2>&1");
+    poll_until(10, sub { my $p = read_pid($r_pidfile); !($p && alive($p)) });
+}
+
+sub slurp {
+    open my $fh, '<', $_[0] or return undef;
+    local $/;
+    return <$fh>;
+}
+
+sub spew {
+    open my $fh, '>', $_[0] or die "$_[0]: $!";
+    print $fh $_[1];
+    close $fh or die "$_[0]: $!";
+}
+
+sub read_pid {
+    my $t = slurp($_[0]) // '';
+    return $t =~ /(\d+)/ ? $1 : undef;
+}
+
+sub get_ok {
+    my $p = shift;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, Timeout => 5)
+        or return 0;
+    print $s "GET /ws/index.html HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    my $line = <$s> // '';
+    return $line =~ m{^HTTP/1\.\d 200};
+}
+
+sub all_pids {
+    opendir my $dh, '/proc' or return;
+    return grep { /^\d+$/ } readdir $dh;
+}
+
+sub ppid_of {
+    my $s = slurp("/proc/$_[0]/stat") // return 0;
+    return $s =~ /\)\s+\S+\s+(\d+)/ ? $1 : 0;
+}
+
+sub cmdline {
+    my $c = slurp("/proc/$_[0]/cmdline") // '';
+    $c =~ tr/\0/ /;
+    return $c;
+}
+
+sub descendants {
+    my $root = shift or return;
+    my %kids;
+    push @{ $kids{ ppid_of($_) } }, $_ for all_pids();
+    my (@out, @todo);
+    @todo = ($root);
+    while (@todo) {
+        my $p = shift @todo;
+        for (@{ $kids{$p} || [] }) { push @out, $_; push @todo, $_ }
+    }
+    return @out;
+}
+
+# A process that exited but was not reaped yet (zombie) counts as gone.
+sub alive {
+    my $pid = shift;
+    my $s = slurp("/proc/$pid/stat") // return 0;
+    return $s !~ /^\d+ \(.*\) Z/s;
+}
+
+sub poll_until {
+    my ($secs, $cond) = @_;
+    my $end = time + $secs;
+    while (1) {
+        return 1 if $cond->();
+        return 0 if time > $end;
+        sleep 0.2;
+    }
+}
