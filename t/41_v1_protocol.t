@@ -29,17 +29,7 @@ use File::Spec::Functions qw(catfile);
 use JSON::PP ();
 use Time::HiRes qw(time);
 
-# Known module bugs: check name => why the assertion is TODO.
-my %TODO = (
-    # While a v1 connection waits for the client's R, the keeper's send
-    # queue is held, and the close frame is queued behind the held data:
-    # it is never written; the keeper drops the TCP connection after
-    # CLOSE_SECONDS (5 s) instead, which a client takes for a lost
-    # connection (1006), not the end of the session.
-    resume_beyond_4409    => 'close frame held while awaiting R: 4409 never sent (1006 after 5 s)',
-    resume_below_ack_4409 => 'close frame held while awaiting R: 4409 never sent (1006 after 5 s)',
-    err_data_before_R     => 'close frame held while awaiting R: 1002 never sent (1006 after 5 s)',
-);
+my %TODO = ();          # check name => why that assertion is TODO
 
 my @CHECKS = (
     [ new_101_v1             => 'new session on /ws/count: the 101 selects exactly "websession.v1"' ],
