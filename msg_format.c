@@ -246,19 +246,29 @@ static msg_event_type feed_framed(msg_reader *r, const unsigned char *buf,
     }
 }
 
-msg_event_type msg_reader_feed(msg_reader *r, const unsigned char *buf,
-                               size_t len, size_t *used, msg_event *ev)
+/* What every call does first: report a finished reader's error again, and
+ * drop the message the previous event handed out.  1 if finished. */
+static int begin_call(msg_reader *r, msg_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
     if (r->state == RD_DONE) {
-        *used = 0;
         ev->type = MSG_EV_ERROR;
         ev->reason = r->error;
-        return MSG_EV_ERROR;
+        return 1;
     }
     if (r->reset) {
         r->reset = 0;
         r->len = 0;
+    }
+    return 0;
+}
+
+msg_event_type msg_reader_feed(msg_reader *r, const unsigned char *buf,
+                               size_t len, size_t *used, msg_event *ev)
+{
+    if (begin_call(r, ev)) {
+        *used = 0;
+        return MSG_EV_ERROR;
     }
     if (r->mode == MSG_LINES) {
         return feed_lines(r, buf, len, used, ev);
@@ -268,15 +278,8 @@ msg_event_type msg_reader_feed(msg_reader *r, const unsigned char *buf,
 
 msg_event_type msg_reader_finish(msg_reader *r, msg_event *ev)
 {
-    memset(ev, 0, sizeof(*ev));
-    if (r->state == RD_DONE) {
-        ev->type = MSG_EV_ERROR;
-        ev->reason = r->error;
+    if (begin_call(r, ev)) {
         return MSG_EV_ERROR;
-    }
-    if (r->reset) {
-        r->reset = 0;
-        r->len = 0;
     }
     if (r->mode == MSG_LINES) {
         size_t n = r->len;
