@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install the Debian packages needed to build mod_websession and run every test.
+# Install the Debian packages needed to build mod_websession and run every test,
+# then the npm packages of package-lock.json (playwright-core, for the browser
+# tests) into node_modules/ with `npm ci`.
 #
 # Idempotent and fast: asks dpkg first and only runs apt-get (update + install)
 # when something is missing. Safe without a tty (CI): never prompts.
@@ -33,6 +35,7 @@ perl
 websocketd
 nodejs
 node-ws
+chromium
 "
 
 missing=""
@@ -45,8 +48,29 @@ for p in $PACKAGES; do
     esac
 done
 
+# npm packages (package.json, package-lock.json at the top of the
+# repository): `npm ci` when node_modules/ is missing or older than the lock
+# file. No browser is downloaded: the tests drive Debian's /usr/bin/chromium.
+npm_deps() {
+    top=$(cd "$(dirname "$0")/.." && pwd)
+    [ -f "$top/package-lock.json" ] || return 0
+    if [ -d "$top/node_modules" ] && [ ! "$top/package-lock.json" -nt "$top/node_modules" ]; then
+        echo "install-deps: node_modules up to date"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "install-deps: WARNING: no npm (it comes with the machine's nodejs);" \
+             "without node_modules/ the browser tests (t/60_browser.t) skip" >&2
+        return 0
+    fi
+    echo "install-deps: npm ci (package-lock.json)"
+    (cd "$top" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) </dev/null
+    touch "$top/node_modules"
+}
+
 if [ -z "$missing" ]; then
     echo "install-deps: all $(echo $PACKAGES | wc -w) packages present"
+    npm_deps
     exit 0
 fi
 
@@ -78,3 +102,4 @@ if [ -n "$still" ]; then
     exit 1
 fi
 echo "install-deps: installed:$missing"
+npm_deps

@@ -1,0 +1,305 @@
+// The scenarios of t/browser/websession.test.mjs, run inside Chromium.
+// Each function of window.wsTests opens a WebSession (the classic script's
+// class or the ES module's, by `lib`), does its work, and resolves to a plain
+// object of what it saw; the node side makes the assertions.
+//
+// The node side provides two functions (page.exposeFunction):
+//   proxyCut(mode)    the TCP proxy between this page and Apache drops every
+//                     connection, RST (mode 'rst') or FIN ('fin'): no close
+//                     frame, like a network failure; resolves to
+//                     { dropped, websockets }
+//   proxyRefuse(on)   while on, the proxy resets every new connection
+"use strict";
+(function () {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    function pick(lib) {
+        const C = lib === "module" ? window.ModuleWebSession : window.ClassicWebSession;
+        if (typeof C !== "function") {
+            throw new Error("no WebSession class for " + lib);
+        }
+        return C;
+    }
+
+    /** Polls until cond() is true; false after ms. */
+    async function waitFor(cond, ms) {
+        const end = performance.now() + ms;
+        while (!cond()) {
+            if (performance.now() > end) {
+                return false;
+            }
+            await sleep(5);
+        }
+        return true;
+    }
+
+    /** Every event of s except message, in order, with what it carried. */
+    function record(s) {
+        const t0 = performance.now();
+        const rec = {
+            events: [],
+            count(type) {
+                return this.events.filter((e) => e.type === type).length;
+            },
+            has(type) {
+                return this.count(type) > 0;
+            },
+        };
+        for (const type of ["open", "close", "error", "reconnecting", "resumed", "sessionlost"]) {
+            s.addEventListener(type, (e) => {
+                const ev = { type, t: Math.round(performance.now() - t0), readyState: s.readyState };
+                if (type === "close") {
+                    Object.assign(ev, { code: e.code, reason: e.reason, wasClean: e.wasClean,
+                                        isCloseEvent: e instanceof CloseEvent });
+                } else if (type === "error") {
+                    ev.message = e.message;
+                } else if (type === "reconnecting") {
+                    Object.assign(ev, { attempt: e.detail, delay: Math.round(e.delay) });
+                } else if (type === "resumed") {
+                    ev.attempts = e.detail;
+                } else if (type === "sessionlost") {
+                    ev.detail = e.detail;
+                }
+                rec.events.push(ev);
+            });
+        }
+        return rec;
+    }
+
+    const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+    function sameBytes(a, b) {
+        if (a.length !== b.length) {
+            return false;
+        }
+        for (let i = 0; i < a.length; i++) {
+            if (a[i] !== b[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** What a received message is, for the node side. */
+    async function describe(data, expected) {
+        if (typeof data === "string") {
+            return { kind: "string", length: data.length, equal: data === expected, value: data.slice(0, 80) };
+        }
+        let bytes;
+        let kind;
+        if (data instanceof ArrayBuffer) {
+            kind = "ArrayBuffer";
+            bytes = new Uint8Array(data);
+        } else if (data instanceof Blob) {
+            kind = "Blob";
+            bytes = new Uint8Array(await data.arrayBuffer());
+        } else {
+            return { kind: Object.prototype.toString.call(data), equal: false };
+        }
+        return { kind, length: bytes.length,
+                 equal: expected instanceof Uint8Array && sameBytes(bytes, expected),
+                 head: hex(bytes.subarray(0, 16)) };
+    }
+
+    window.wsTests = {
+        libraries() {
+            return {
+                classic: typeof window.ClassicWebSession,
+                module: typeof window.ModuleWebSession,
+                distinct: window.ClassicWebSession !== window.ModuleWebSession,
+                moduleExportsAgree: window.moduleExportsAgree,
+                constants: [0, 1, 2, 3].map((i) => ["CONNECTING", "OPEN", "CLOSING", "CLOSED"][i]
+                                         + "=" + window.ModuleWebSession[["CONNECTING", "OPEN", "CLOSING", "CLOSED"][i]]),
+            };
+        },
+
+        /**
+         * Sends m1..mN to /ws/count (which answers line K with "K <line>")
+         * while the proxy cuts the connection each time the replies reach one
+         * of cutAt (only on a live connection: a cut waits for the resume of
+         * the previous one), alternately with RST and FIN.
+         */
+        async countWithCuts({ lib, n = 200, cutAt = [30, 70, 110, 150], path = "/ws/count" }) {
+            const WS = pick(lib);
+            const s = new WS(path, { minBackoff: 20, maxBackoff: 250 });
+            const rec = record(s);
+            const replies = [];
+            const cuts = [];
+            let live = false;
+            s.addEventListener("open", () => { live = true; });
+            s.addEventListener("resumed", () => { live = true; });
+            s.addEventListener("message", (e) => {
+                replies.push(e.data);
+                if (live && cuts.length < cutAt.length && replies.length >= cutAt[cuts.length]) {
+                    live = false;
+                    const at = replies.length;
+                    const mode = cuts.length % 2 ? "fin" : "rst";
+                    cuts.push(window.proxyCut(mode).then((r) => Object.assign({ at, mode }, r)));
+                }
+            });
+            if (!(await waitFor(() => rec.has("open") || rec.has("close"), 10000)) || !rec.has("open")) {
+                return { failed: "never opened", events: rec.events };
+            }
+            const url = s.url;
+            const protocol = s.protocol;
+            let sent = 0;
+            await new Promise((resolve) => {
+                const burst = () => {
+                    for (let i = 0; i < 4 && sent < n; i++) {
+                        s.send("m" + (++sent));
+                    }
+                    if (sent < n) {
+                        setTimeout(burst, 10);
+                    } else {
+                        resolve();
+                    }
+                };
+                burst();
+            });
+            await waitFor(() => replies.length >= n || rec.has("close"), 30000);
+            // the last cut's resume, then a moment for anything extra (a
+            // duplicate would arrive now)
+            await waitFor(() => rec.count("resumed") >= cuts.length || rec.has("close"), 10000);
+            await sleep(250);
+            const cutResults = await Promise.all(cuts);
+            const before = { readyState: s.readyState, bufferedAmount: s.bufferedAmount,
+                             closeEvents: rec.count("close") };
+            s.close(1000, "done");
+            await waitFor(() => rec.has("close"), 10000);
+            return { url, protocol, replies, events: rec.events, cuts: cutResults, before,
+                     readyStateAfter: s.readyState };
+        },
+
+        /**
+         * Binary and text messages through /framed (cat: an exact echo),
+         * binaryType 'arraybuffer', with a cut while a 200 kB message is in
+         * flight; then binaryType 'blob'.
+         */
+        async binary({ lib }) {
+            const WS = pick(lib);
+            const s = new WS("/framed", { minBackoff: 20, maxBackoff: 250 });
+            const rec = record(s);
+            const got = [];
+            s.binaryType = "arraybuffer";
+            const binaryTypeSet = s.binaryType;
+            s.addEventListener("message", (e) => got.push(e.data));
+            if (!(await waitFor(() => rec.has("open") || rec.has("close"), 10000)) || !rec.has("open")) {
+                return { failed: "never opened", events: rec.events };
+            }
+            const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+            const big = new Uint8Array(200000);
+            for (let i = 0; i < big.length; i++) {
+                big[i] = (i * 7 + (i >> 8)) & 255;
+            }
+            const backing = Uint8Array.from({ length: 16 }, (_, i) => 100 + i);
+            const view = new Uint8Array(backing.buffer, 3, 5);      // a view into a larger buffer
+            const text = "héllo wörld ☃ 𝄞 \u0000 end";
+            const blobBytes = Uint8Array.from([0, 255, 10, 13, 0, 68]);
+            const expected = [all, big, text, blobBytes, Uint8Array.from([103, 104, 105, 106, 107]),
+                              all.subarray(250)];
+            s.send(all);
+            s.send(big);
+            const cut = await window.proxyCut("rst");      // the big one is in flight
+            s.send(text);
+            s.send(new Blob([blobBytes]));
+            s.send(view);
+            s.send(new DataView(all.buffer, 250, 6));
+            await waitFor(() => got.length >= expected.length || rec.has("close"), 15000);
+            const results = [];
+            for (let i = 0; i < got.length; i++) {
+                results.push(await describe(got[i], expected[i]));
+            }
+            // binaryType 'blob': a Blob arrives
+            s.binaryType = "blob";
+            const small = Uint8Array.from([1, 2, 3, 0, 250]);
+            s.send(small);
+            await waitFor(() => got.length >= expected.length + 1 || rec.has("close"), 5000);
+            const asBlob = got.length > expected.length ? await describe(got[expected.length], small) : null;
+            await sleep(100);
+            const extra = got.length - expected.length - 1;
+            s.close(1000, "done");
+            await waitFor(() => rec.has("close"), 10000);
+            return { binaryTypeSet, results, asBlob, extra, cut, events: rec.events };
+        },
+
+        /** A URL that is an ordinary file: the upgrade never happens. */
+        async notPersistent({ lib, path = "/ws/index.html" }) {
+            const WS = pick(lib);
+            const s = new WS(path, { minBackoff: 10, maxBackoff: 50 });
+            const rec = record(s);
+            const readyStateAtStart = s.readyState;
+            let sawMessage = false;
+            s.addEventListener("message", () => { sawMessage = true; });
+            await waitFor(() => rec.has("close"), 20000);
+            await sleep(100);
+            return { readyStateAtStart, events: rec.events, readyState: s.readyState, sawMessage };
+        },
+
+        /** /ws/exit3 reads one line and exits with status 3. */
+        async scriptExit({ lib }) {
+            const WS = pick(lib);
+            const s = new WS("/ws/exit3", { minBackoff: 20, maxBackoff: 250 });
+            const rec = record(s);
+            await waitFor(() => rec.has("open") || rec.has("close"), 10000);
+            s.send("bye");
+            await waitFor(() => rec.has("close"), 10000);
+            await sleep(100);
+            return { events: rec.events, readyState: s.readyState };
+        },
+
+        /**
+         * The network is down (the proxy resets every connection) for longer
+         * than WebSessionResumeTimeout (5 s in /ws): when it comes back the
+         * server no longer has the session.
+         */
+        async sessionExpired({ lib, downMs = 7000 }) {
+            const WS = pick(lib);
+            const s = new WS("/ws/count", { minBackoff: 20, maxBackoff: 500 });
+            const rec = record(s);
+            const got = [];
+            s.addEventListener("message", (e) => got.push(e.data));
+            await waitFor(() => rec.has("open") || rec.has("close"), 10000);
+            s.send("before");
+            await waitFor(() => got.length >= 1, 5000);
+            await window.proxyRefuse(true);
+            const cut = await window.proxyCut("rst");
+            await sleep(downMs);
+            const attemptsWhileDown = rec.count("reconnecting");
+            const readyStateWhileDown = s.readyState;
+            s.send("queued while down");
+            await window.proxyRefuse(false);
+            await waitFor(() => rec.has("close"), 15000);
+            await sleep(100);
+            if (s.readyState < WS.CLOSING) {
+                s.close(1000, "the test gave up waiting");
+            }
+            return { got, cut, attemptsWhileDown, readyStateWhileDown, events: rec.events,
+                     readyState: s.readyState };
+        },
+
+        /**
+         * /ws/exit5-later reads a line, sleeps a second and exits 5: here it
+         * exits while the client is away. What does the client learn?
+         */
+        async exitWhileAway({ lib, downMs = 2500 }) {
+            const WS = pick(lib);
+            const s = new WS("/ws/exit5-later", { minBackoff: 20, maxBackoff: 250 });
+            const rec = record(s);
+            await waitFor(() => rec.has("open") || rec.has("close"), 10000);
+            s.send("go");
+            await sleep(50);
+            await window.proxyRefuse(true);
+            const cut = await window.proxyCut("rst");
+            await sleep(downMs);
+            await window.proxyRefuse(false);
+            const closedByServer = await waitFor(() => rec.has("close"), 6000);
+            const readyState = s.readyState;
+            if (!closedByServer) {
+                s.close(1000, "the test gave up waiting");
+                await waitFor(() => rec.has("close"), 5000);
+            }
+            return { cut, closedByServer, events: rec.events, readyState };
+        },
+    };
+    window.wsTestsReady = true;
+})();
