@@ -770,8 +770,17 @@ static int ws_handler(request_rec *r)
     protocols = apr_table_get(r->headers_in, "Sec-WebSocket-Protocol");
     v1 = ws_hs_has_token(protocols, WSV1_PROTOCOL);
     id = apr_table_get(r->headers_in, "Session-ID");
-    if (!id && v1 && ws_hs_token_after(protocols, WSV1_ID_PREFIX, idbuf, sizeof(idbuf))) {
-        id = idbuf;         /* browsers cannot send headers: the id rides here */
+    if (!id && v1) {
+        /* Browsers cannot send headers: the id rides in a protocol token.
+         * One too long to be an id is malformed, never "no id". */
+        switch (ws_hs_token_after(protocols, WSV1_ID_PREFIX, idbuf, sizeof(idbuf))) {
+        case 1:
+            id = idbuf;
+            break;
+        case -1:
+            id = "";
+            break;
+        }
     }
     return id ? resume_session(r, c, v1, id) : new_session(r, c, v1);
 }

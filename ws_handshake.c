@@ -112,7 +112,7 @@ int ws_hs_token_after(const char *list, const char *prefix, char *out, size_t ou
     while (next_element(&p, &el, &n)) {
         if (n > plen && ieq_n(el, plen, prefix)) {
             if (n - plen >= outlen) {
-                return 0;
+                return -1;
             }
             memcpy(out, el + plen, n - plen);
             out[n - plen] = '\0';

@@ -42,8 +42,8 @@ const char *ws_hs_result_text(ws_hs_result res);
 int ws_hs_has_token(const char *list, const char *token);
 
 /* The rest of the first list element that starts with prefix (compared
- * case-insensitively), copied to out; 0 if there is none or it does not
- * fit in outlen bytes with its NUL. */
+ * case-insensitively), copied to out: 1.  0 if there is none; -1 if there
+ * is one but it does not fit in outlen bytes with its NUL. */
 int ws_hs_token_after(const char *list, const char *prefix, char *out, size_t outlen);
 
 #define WS_ACCEPT_LEN 28

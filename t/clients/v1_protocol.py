@@ -65,6 +65,7 @@ CHECKS = [
     "unknown_id_101",          # unknown id token: 101 with websession.v1 ...
     "unknown_id_4410",         # ... then close 4410 "session unknown or expired"
     "malformed_id_4400",       # "websession.id.abc": close 4400
+    "long_id_4400",            # an id token far too long: 4400, not a new session
     "v1_resumed_plain_4400",   # v1 session, plain resume (Session-ID): 4400
     "plain_resumed_v1_4400",   # plain session, resumed with websession.v1: 4400
     "plain_resumed_v1_token_4400",  # ... with the id as a token: 4400
@@ -347,6 +348,12 @@ class Run:
         msgs, code, reason = await self.until_close(c)
         self.check("malformed_id_4400", code == 4400 and "malformed" in reason and not msgs,
                    "messages %r, close %s %r" % (msgs, code, reason))
+
+        c = await self.connect("/ws/count", (V1, ID_PREFIX + "x" * 400))
+        msgs, code, reason = await self.until_close(c)
+        self.check("long_id_4400", code == 4400 and "malformed" in reason and not msgs,
+                   "messages %r (an I would mean a new session), close %s %r"
+                   % (msgs, code, reason))
 
         mismatch = "resume with the protocol the session started with"
         # a v1 session resumed as a plain one
