@@ -274,7 +274,8 @@
          * @param {number} [options.connectTimeout=10000]  ms from a connection
          *   attempt to the server's resume point before it counts as failed
          * @param {number} [options.heartbeatTimeout=90000]  ms without anything
-         *   from the server after which the connection is taken as dead
+         *   from the server after which the connection is taken as dead:
+         *   about 3 x WebSessionPing (default 30 s); 0 turns it off
          * @param {string} [options.transport='websocket']  the only one so far
          * @param {Function} [options.fetch]  used to explain a failed first
          *   connection (default: globalThis.fetch)
@@ -480,6 +481,10 @@
 
         _armHeartbeat(conn) {
             clearTimeout(conn.heartbeatTimer);
+            const ms = this._opts.heartbeatTimeout;
+            if (!(ms > 0 && ms < Infinity)) {
+                return;                       // 0: off (for WebSessionPing 0)
+            }
             conn.heartbeatTimer = setTimeout(() => this._onTimeout(conn), this._opts.heartbeatTimeout);
         }
 
@@ -722,8 +727,12 @@
         }
 
         _dropAcked(n) {
-            while (this._unacked.length && this._unacked[0].seq <= n) {
-                this._unackedBytes -= this._unacked.shift().size;
+            let k = 0;
+            while (k < this._unacked.length && this._unacked[k].seq <= n) {
+                this._unackedBytes -= this._unacked[k++].size;
+            }
+            if (k) {
+                this._unacked.splice(0, k);   // once per ack, not per message
             }
         }
 
@@ -765,20 +774,20 @@
             if (!conn || !conn.resumed || this._state !== OPEN) {
                 return;
             }
-            while (this._outbox.length && this._unackedBytes < this._window) {
-                const item = this._outbox[0];
-                if (item.blob) {
-                    return;                   // still reading it
-                }
-                this._outbox.shift();
+            const outbox = this._outbox;
+            let k = 0;
+            while (k < outbox.length && this._unackedBytes < this._window && !outbox[k].blob) {
+                const item = outbox[k++];     // (a Blob still being read waits)
                 this._queuedBytes -= item.size;
-                if (item.failed) {
-                    continue;
+                if (!item.failed) {
+                    const entry = { seq: ++this._tx, frame: item.frame, size: item.size };
+                    this._unacked.push(entry);
+                    this._unackedBytes += entry.size;
+                    conn.transport.send(entry.frame);
                 }
-                const entry = { seq: ++this._tx, frame: item.frame, size: item.size };
-                this._unacked.push(entry);
-                this._unackedBytes += entry.size;
-                conn.transport.send(entry.frame);
+            }
+            if (k) {
+                outbox.splice(0, k);
             }
         }
 

@@ -647,3 +647,53 @@ test('protocol: a first R without the session id is refused (a resume would be i
     assert.deepEqual(log, ['error', 'close:1002']);
     assert.equal(s.readyState, WebSession.CLOSED);
 });
+
+test('send: inside onopen, as in the README example', (t) => {
+    const { s, WS, server } = setup(t);
+    s.send('queued before');
+    s.onopen = () => s.send('hi');
+    handshake(server);
+    assert.deepEqual(WS.last().data(), ['queued before', 'hi']);
+});
+
+test('send: a Blob that cannot be read fires error and does not block the rest', async (t) => {
+    const { s, WS, server, log } = setup(t);
+    handshake(server);
+    class BadBlob extends Blob {
+        arrayBuffer() { return Promise.reject(new Error('gone')); }
+    }
+    s.send('a');
+    s.send(new BadBlob(['xyz']));
+    s.send('b');
+    await settle();
+    assert.deepEqual(WS.last().data(), ['a', 'b']);
+    assert.deepEqual(log, ['open', 'error']);
+    assert.equal(s.readyState, WebSession.OPEN);
+    assert.equal(s.bufferedAmount, 2);
+});
+
+test('heartbeat: heartbeatTimeout 0 turns it off', (t) => {
+    const { s, WS, server, log } = setup(t, { heartbeatTimeout: 0 });
+    handshake(server);
+    t.mock.timers.tick(3600 * 1000);
+    assert.deepEqual(log, ['open']);
+    assert.equal(WS.instances.length, 1);
+    assert.equal(s.readyState, WebSession.OPEN);
+});
+
+test('many messages: a large queue drains in order as acknowledgements come', (t) => {
+    const { s, WS, server } = setup(t, { window: 1000 });
+    handshake(server);
+    const N = 20000;
+    for (let i = 0; i < N; i++) s.send('message ' + i);
+    const sent = WS.last().data();
+    const bytes = sent.reduce((sum, m) => sum + m.length, 0);
+    assert.ok(bytes >= 1000 && bytes - sent.at(-1).length < 1000, 'sent until the window was reached');
+    while (server.received.length < N) {
+        server.read();
+        server.ack();
+    }
+    assert.equal(s.bufferedAmount, 0);
+    assert.equal(server.received[N - 1], 'message ' + (N - 1));
+    assert.ok(server.received.every((m, i) => m === 'message ' + i));
+});
