@@ -593,7 +593,8 @@
                     + (res.redirected ? ' after a redirect' : '')
                     + ' to a plain request (the server did not upgrade)';
             } catch (e) {
-                return NOT_PERSISTENT + '; a plain HTTP request to ' + url + ' failed too';
+                return 'the WebSocket connection failed, and a plain HTTP request to ' + url
+                    + ' failed too (the server is unreachable, or refuses cross-origin requests)';
             } finally {
                 clearTimeout(timer);
             }

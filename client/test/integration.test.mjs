@@ -159,3 +159,40 @@ test('real server: a session that expired while away is reported lost, never rep
     assert.deepEqual(await lost, { code: 4410, reason: 'session unknown or expired' });
     assert.equal(ev.code, 4410);
 });
+
+test('no server at all: error, then close 1006 that says the server is unreachable',
+     { skip: haveWs() ? false : 'no node-ws at ' + WS_MODULE, timeout: 20000 }, async (t) => {
+    const { Tracked, sockets } = trackedWebSocket();
+    // A port nothing listens on: every connection is refused at once.
+    const port = await freePort();
+    const s = new WebSession(`http://127.0.0.1:${port}/ws/count`,
+                             { WebSocket: Tracked, minBackoff: 10, maxBackoff: 20 });
+    t.after(() => s.close());
+    const events = [];
+    s.onerror = () => events.push('error');
+    const ev = await closed(s);
+    assert.deepEqual(events, ['error']);
+    assert.equal(sockets.length, 3, 'the first attempt and two retries');
+    assert.equal(ev.code, 1006);
+    assert.match(ev.reason, /plain HTTP request to http:\/\/127\.0\.0\.1:\d+\/ws\/count failed too/);
+});
+
+function haveWs() {
+    try {
+        createRequire(import.meta.url).resolve(WS_MODULE);
+        return true;
+    } catch (e) {
+        return false;
+    }
+}
+
+/** A local port that was free a moment ago. */
+async function freePort() {
+    const net = await import('node:net');
+    return new Promise((resolve) => {
+        const srv = net.createServer().listen(0, '127.0.0.1', () => {
+            const { port } = srv.address();
+            srv.close(() => resolve(port));
+        });
+    });
+}

@@ -491,13 +491,13 @@ test('not persistent: 426 means the server refused the upgrade', async (t) => {
     assert.match(reason, /the server refused the upgrade/);
 });
 
-test('not persistent: fetch fails too: the generic reason', async (t) => {
+test('not persistent? fetch fails too: the server may be unreachable, the reason says so', async (t) => {
     const { WS, s, log } = setup(t, { fetch: async () => { throw new TypeError('failed'); } });
     let reason = null;
     s.onclose = (e) => { reason = e.reason; };
     await failThreeTimes(t, WS);
     assert.deepEqual(log, ['error', 'close:1006']);
-    assert.match(reason, /^target is not a persistent WebSession script \(the server did not upgrade\)/);
+    assert.match(reason, /^the WebSocket connection failed, and a plain HTTP request to http:\/\/example\.test\/ws\/count failed too/);
 });
 
 test('not persistent: no fetch at all: the generic reason', async (t) => {
