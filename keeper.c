@@ -389,6 +389,13 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
         case WS_EV_PONG:
             break;
         case WS_EV_CLOSE:
+            if (k->v1 && ev.code == WSV1_CLOSE_DETACH && !k->close_queued) {
+                /* This connection only: the session waits for a resume.
+                 * No close frame back: it could land inside a data frame,
+                 * and the client has given up on this connection. */
+                client_drop(k, "client left this connection (4100)");
+                return;
+            }
             if (k->close_queued) {
                 begin_end(k, "close handshake complete");
             }

@@ -21,6 +21,7 @@
 #define WSV1_ID_PREFIX  "websession.id."
 
 /* Close codes of websession.v1 (besides RFC 6455's and the script's). */
+#define WSV1_CLOSE_DETACH    4100   /* client: this connection only, the session goes on */
 #define WSV1_CLOSE_MISMATCH  4400   /* resumed with another protocol */
 #define WSV1_CLOSE_RESUME    4409   /* the resume point cannot be served */
 #define WSV1_CLOSE_UNKNOWN   4410   /* session unknown, expired or elsewhere */

@@ -59,6 +59,7 @@ my @CHECKS = (
     [ unknown_id_4410        => '... then close 4410 "session unknown or expired"' ],
     [ malformed_id_4400      => '"websession.id.abc": close 4400 "malformed session id"' ],
     [ long_id_4400           => '... an id token of 400 characters: 4400 too, never a new session' ],
+    [ detach_4100_resume     => 'a client close with 4100 leaves the connection only: the session resumes, "Dy" -> "D2 y"' ],
     [ v1_resumed_plain_4400  => 'v1 session resumed without the subprotocol: 101, close 4400 "resume with the protocol the session started with"' ],
     [ plain_resumed_v1_4400  => 'plain session resumed with websession.v1 (Session-ID header): close 4400' ],
     [ plain_resumed_v1_token_4400 => 'plain session resumed with websession.v1 (id token): close 4400' ],

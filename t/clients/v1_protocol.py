@@ -66,6 +66,7 @@ CHECKS = [
     "unknown_id_4410",         # ... then close 4410 "session unknown or expired"
     "malformed_id_4400",       # "websession.id.abc": close 4400
     "long_id_4400",            # an id token far too long: 4400, not a new session
+    "detach_4100_resume",      # a client close with 4100 keeps the session: resume continues
     "v1_resumed_plain_4400",   # v1 session, plain resume (Session-ID): 4400
     "plain_resumed_v1_4400",   # plain session, resumed with websession.v1: 4400
     "plain_resumed_v1_token_4400",  # ... with the id as a token: 4400
@@ -348,6 +349,22 @@ class Run:
         msgs, code, reason = await self.until_close(c)
         self.check("malformed_id_4400", code == 4400 and "malformed" in reason and not msgs,
                    "messages %r, close %s %r" % (msgs, code, reason))
+
+        # 4100: this connection only; the session goes on
+        c = await self.connect("/ws/count", (V1,))
+        sid = c.response_headers["Session-ID"]
+        await self.nxt(c)
+        await self.nxt(c)
+        await c.send("R0")
+        first = await self.exchange(c, "Dx", "D1 x")
+        await asyncio.wait_for(c.close(4100, "heartbeat timeout"), self.t)
+        c = await self.connect("/ws/count", (V1, ID_PREFIX + sid))
+        await self.nxt(c)
+        await c.send("R1")
+        again = await self.exchange(c, "Dy", "D2 y")
+        self.check("detach_4100_resume", first[0] and again[0],
+                   "before: %r, after the 4100 close: %r" % (first, again))
+        await asyncio.wait_for(c.close(1000), self.t)
 
         c = await self.connect("/ws/count", (V1, ID_PREFIX + "x" * 400))
         msgs, code, reason = await self.until_close(c)
