@@ -232,10 +232,16 @@
                     ws.terminate();             // Node's ws: no close frame
                 } else if (ws.readyState === CONNECTING) {
                     ws.close();                 // fails it: no close frame either
+                } else {
+                    // A browser WebSocket cannot be dropped without a close
+                    // frame; 4100 tells the server "this connection only,
+                    // the session goes on" (docs/PROTOCOL.md).
+                    try {
+                        ws.close(4100, 'connection abandoned');
+                    } catch (e) {
+                        // already closing
+                    }
                 }
-                // An open browser WebSocket cannot be dropped without a close
-                // frame, and a close frame would end the session: leave it.
-                // The next attach makes the server evict it.
             },
         };
     }

@@ -341,7 +341,8 @@ test('heartbeat: silence for heartbeatTimeout means dead: resume on a new connec
     assert.deepEqual(log, ['open']);
     t.mock.timers.tick(1);
     assert.deepEqual(log, ['open', 'reconnecting']);
-    assert.equal(ws1.closedWith, null, 'no close frame: it would end the session');
+    assert.deepEqual(ws1.closedWith, [4100, 'connection abandoned'],
+                     'closed with 4100: this connection only, the session goes on');
     ws1.deliver('Dlate');           // the abandoned socket is ignored
     t.mock.timers.tick(10000);
     server.attach();
