@@ -2,7 +2,8 @@
 # which drive Debian's headless Chromium with playwright-core against this
 # server, through a TCP proxy that cuts connections (demo/cutproxy.mjs).
 # Each node test is one test here. Screenshots (the demo page: demo.png;
-# a failed test's page: failed-*.png) and the browser's console log go to
+# a failed test's page: failed-*.png), the browser's console log
+# (console.log) and node's full TAP output (node-test.tap) go to
 # build/browser/ (WEBSESSION_ARTIFACTS to change).
 #
 # Needs /usr/bin/chromium (Debian package chromium) and node_modules/ from
@@ -12,6 +13,7 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile catdir);
+use File::Path qw(make_path);
 
 my $vars     = Apache::Test::vars();
 my $top      = $vars->{top_dir};
@@ -32,12 +34,17 @@ my $can = have_module('websession') && !grep { !(values %$_)[0] } @need;
 # Run the node tests first, then plan one test per node test.
 my (@results, $output, $status);
 if ($can) {
+    make_path($out_dir);
     $ENV{WEBSESSION_TEST_PORT} = $vars->{port};
     $ENV{WEBSESSION_ARTIFACTS} = $out_dir;
     $ENV{CHROMIUM}             = $chromium;
     my @cmd = ('timeout', '150', $node, '--test', '--test-reporter=tap', @files);
     $output = qx{@cmd 2>&1};
     $status = $?;
+    if (open my $fh, '>', catfile($out_dir, 'node-test.tap')) {
+        print $fh $output;
+        close $fh;
+    }
     # top-level TAP lines of node:test: "ok 1 - name" / "not ok 2 - name # SKIP why"
     for (split /\n/, $output) {
         next unless /^(not )?ok \d+ - (.*?)(?:\s+#\s*(SKIP|TODO)\b\s*(.*))?$/;
@@ -63,5 +70,5 @@ for my $r (@results) {
     ok $r->{ok}, $r->{name};
 }
 fail 'node reported no test' unless @results;
-ok $status == 0, "node --test exited 0 (status $status); screenshots and console log in $out_dir";
+ok $status == 0, "node --test exited 0 (status $status); screenshots and logs in $out_dir";
 diag $output if $status != 0 || !@results || ($ENV{TEST_VERBOSE} // '') eq '1';

@@ -103,7 +103,7 @@ test('the library loads as a classic script (/websession.js) and as an ES module
 });
 
 for (const lib of ['classic', 'module']) {
-    test(`${lib}: 200 numbered messages to /ws/count across 4 cuts (RST and FIN): `
+    test(`${lib}: 200 numbered messages to /ws/count across 4 cuts (RST and FIN) while messages are in flight: `
          + 'every reply once and in order, no close', { skip, timeout: 45000 }, async () => {
         await withScreenshot(`count-${lib}`, async () => {
             const r = await run('countWithCuts', { lib, n: 200, cutAt: [30, 70, 110, 150] });
@@ -115,7 +115,8 @@ for (const lib of ['classic', 'module']) {
 
             assert.equal(r.cuts.length, 4, 'four cuts');
             for (const c of r.cuts) {
-                assert.equal(c.websockets, 1, `the cut at reply ${c.at} (${c.mode}) dropped the live connection`);
+                assert.equal(c.websockets, 1, `the cut after sending m${c.at.sent} (${c.at.replies} replies in), `
+                             + `${c.mode}, dropped the live connection`);
             }
             const ev = r.events;
             assert.equal(ev[0].type, 'open', 'open first');

@@ -114,10 +114,12 @@
         },
 
         /**
-         * Sends m1..mN to /ws/count (which answers line K with "K <line>")
-         * while the proxy cuts the connection each time the replies reach one
-         * of cutAt (only on a live connection: a cut waits for the resume of
-         * the previous one), alternately with RST and FIN.
+         * Sends m1..mN to /ws/count (which answers line K with "K <line>"),
+         * four at a time every 10 ms, and has the proxy cut the connection
+         * right after sending each message number of cutAt, alternately with
+         * RST and FIN, while messages and replies are in flight. A cut waits
+         * (sending paused) until the previous one has been resumed, so each
+         * one drops a live connection.
          */
         async countWithCuts({ lib, n = 200, cutAt = [30, 70, 110, 150], path = "/ws/count" }) {
             const WS = pick(lib);
@@ -128,34 +130,28 @@
             let live = false;
             s.addEventListener("open", () => { live = true; });
             s.addEventListener("resumed", () => { live = true; });
-            s.addEventListener("message", (e) => {
-                replies.push(e.data);
-                if (live && cuts.length < cutAt.length && replies.length >= cutAt[cuts.length]) {
-                    live = false;
-                    const at = replies.length;
-                    const mode = cuts.length % 2 ? "fin" : "rst";
-                    cuts.push(window.proxyCut(mode).then((r) => Object.assign({ at, mode }, r)));
-                }
-            });
+            s.addEventListener("message", (e) => replies.push(e.data));
             if (!(await waitFor(() => rec.has("open") || rec.has("close"), 10000)) || !rec.has("open")) {
                 return { failed: "never opened", events: rec.events };
             }
             const url = s.url;
             const protocol = s.protocol;
             let sent = 0;
-            await new Promise((resolve) => {
-                const burst = () => {
-                    for (let i = 0; i < 4 && sent < n; i++) {
-                        s.send("m" + (++sent));
+            while (sent < n && !rec.has("close")) {
+                for (let i = 0; i < 4 && sent < n; i++) {
+                    s.send("m" + (++sent));
+                    if (cuts.length < cutAt.length && sent >= cutAt[cuts.length]) {
+                        if (!(await waitFor(() => live || rec.has("close"), 10000))) {
+                            return { failed: "no resume within 10 s", events: rec.events, replies };
+                        }
+                        live = false;
+                        const at = { sent, replies: replies.length };
+                        const mode = cuts.length % 2 ? "fin" : "rst";
+                        cuts.push(window.proxyCut(mode).then((r) => Object.assign({ at, mode }, r)));
                     }
-                    if (sent < n) {
-                        setTimeout(burst, 10);
-                    } else {
-                        resolve();
-                    }
-                };
-                burst();
-            });
+                }
+                await sleep(10);
+            }
             await waitFor(() => replies.length >= n || rec.has("close"), 30000);
             // the last cut's resume, then a moment for anything extra (a
             // duplicate would arrive now)
