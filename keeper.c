@@ -360,6 +360,35 @@ static int v1_message(keeper *k, const ws_event *ev)
     }
 }
 
+/* A v1 message after our close was queued: only R and A are acted on. */
+static void v1_while_closing(keeper *k, const ws_event *ev)
+{
+    wsv1_msg m;
+
+    switch (wsv1_parse(ev->data, ev->len, ev->binary, &m)) {
+    case WSV1_RESUME:
+        if (k->awaiting_r && sendq_resume(&k->out, m.n) == 0) {
+            k->awaiting_r = 0;
+        }
+        else if (k->awaiting_r) {
+            /* The data before the close cannot be served: close now. */
+            unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
+            size_t n = ws_close_payload(pl, WSV1_CLOSE_RESUME,
+                                        "websession.v1: cannot resume from that point");
+            size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+
+            memcpy(f + h, pl, n);
+            sendq_close_now(&k->out, f, h + n);
+        }
+        break;
+    case WSV1_ACK:
+        sendq_ack(&k->out, m.n);
+        break;
+    default:
+        break;
+    }
+}
+
 static void client_feed(keeper *k, const unsigned char *p, size_t n)
 {
     while (!k->input_done) {
@@ -374,7 +403,13 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
             return;
         case WS_EV_MESSAGE:
             if (k->close_queued) {
-                break;          /* we are closing: only the client's close counts */
+                /* We are closing: data no longer counts, but a v1 client's
+                 * R and A do, since the close waits behind the data they
+                 * release (the script's exit status after a resume). */
+                if (k->v1) {
+                    v1_while_closing(k, &ev);
+                }
+                break;
             }
             if ((k->v1 ? v1_message(k, &ev) : deliver(k, ev.binary, ev.data, ev.len)) < 0) {
                 k->input_done = 1;

@@ -1,4 +1,4 @@
-// Reproduction of a keeper bug (no browser needed), with Debian's node-ws:
+// Regression check for a keeper bug fixed since (no browser needed), with Debian's node-ws:
 //   node t/browser/repro-exit-while-away.mjs ws://127.0.0.1:PORT/ws/exit5-later
 // A websession.v1 client sends a line to /ws/exit5-later (which exits 5 a
 // second later), drops its TCP connection at once, and resumes 2.5 s later,

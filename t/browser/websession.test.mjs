@@ -212,15 +212,11 @@ test('the network is down longer than WebSessionResumeTimeout: sessionlost, erro
     assert.equal(r.readyState, 3);
 });
 
-// Known bug (reported): while a close frame is queued, the keeper ignores
-// every message from the client, the resume point R included, and the close
-// waits behind that R; so the close (4005) never goes out, the connection is
-// dropped after 5 s ("client did not read the close frame"), the client
-// resumes, and so on for ever. Reproduction without a browser:
-// t/browser/repro-exit-while-away.mjs.
+// The keeper used to ignore the client's R while a close was queued, so a
+// close that waits behind that R never went out (the client resumed for
+// ever). Reproduction without a browser: t/browser/repro-exit-while-away.mjs.
 test('the script exits while the client is away: the client gets its close (4005) on resume',
-     { skip, timeout: 30000,
-       todo: skip ? false : 'keeper.c drops the client\'s R while a close is queued (reported)' },
+     { skip, timeout: 30000 },
      async () => {
     const r = await run('exitWhileAway', { lib: 'classic', downMs: 2500 });
     assert.equal(r.cut.websockets, 1);
