@@ -6,7 +6,8 @@
 #     keeper's) goes on counting on the same connection, and a session whose
 #     client leaves after the restart is resumed with its Session-ID
 #     through the new generation of workers.
-# (b) MaxConnectionsPerChild / child recycling: issue 3, skipped.
+# (b) Child recycling (MaxConnectionsPerChild 1) needs its own httpd:
+#     t/42_survival.t.
 # (c) Stopping httpd (SIGTERM to the parent) ends everything within 10 s:
 #     the spawner, every keeper, every script and whatever runs in the
 #     scripts' sessions, including a script that ignores SIGTERM, one that
@@ -32,7 +33,7 @@ my $errlog   = catfile($vars->{t_logs}, 'error_log');
 my $stopped_by_us;     # httpd was stopped here: END makes sure it runs again
 my $have_tls = $tls_port && -s $crt && eval { require IO::Socket::SSL; 1 };
 
-plan tests => 34, need need_module('websession');
+plan tests => 33, need need_module('websession');
 
 # ---------------------------------------------------------------------------
 # (a) graceful restart keeps sessions
@@ -88,12 +89,6 @@ is_msg($s2b, 'y', '2 y', 'S2: the count continues: "y" -> "2 y"');
 ok poll_until(30, sub { !grep { alive($_) } @old_workers }),
     'the old generation\'s worker processes exit (within 30 s) although sessions are open'
     or diag 'still running: ' . join ' ', grep { alive($_) } @old_workers;
-
-# ---------------------------------------------------------------------------
-# (b) child recycling
-SKIP: {
-    skip 'MaxConnectionsPerChild / child recycling: issue 3', 1;
-}
 
 # ---------------------------------------------------------------------------
 # (c) stop ends everything

@@ -231,7 +231,7 @@ test('the demo page (demo/htdocs): counters, cut button, no gap or duplicate; sc
     const probe = await fetch(`${base}/demo/`).catch((e) => ({ status: String(e) }));
     if (probe.status !== 200) {
         t.skip(`the test server does not serve the demo at /demo/ (GET answered ${probe.status}); `
-               + 'see the Alias /demo lines for t/conf/extra.conf.in');
+               + 't/htdocs/demo should link to demo/htdocs');
         return;
     }
     const demo = await context.newPage();
