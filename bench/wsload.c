@@ -375,31 +375,39 @@ static void conn_start(conn *c);
 static void conn_end(conn *c, int ok);
 static void conn_flush(conn *c);
 
+#ifdef WSLOAD_TLS
+/* What an SSL_read/SSL_write result r <= 0 means, as read(2)/write(2)
+ * would say it: for a read, 0 at the peer's orderly end; otherwise -1
+ * with errno. */
+static ssize_t ssl_result(conn *c, int r, int reading)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        if (reading) {
+            return 0;
+        }
+        errno = EPROTO;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        return reading && errno == 0 ? 0 : -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+#endif
+
 static ssize_t c_read(conn *c, void *b, size_t n)
 {
 #ifdef WSLOAD_TLS
     if (c->ssl) {
         int r = SSL_read(c->ssl, b, n > 1u << 30 ? 1 << 30 : (int)n);
 
-        if (r > 0) {
-            return r;
-        }
-        switch (SSL_get_error(c->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-        case SSL_ERROR_WANT_WRITE:
-            errno = EAGAIN;
-            return -1;
-        case SSL_ERROR_ZERO_RETURN:
-            return 0;
-        case SSL_ERROR_SYSCALL:
-            if (errno == 0) {
-                return 0;
-            }
-            return -1;
-        default:
-            errno = EPROTO;
-            return -1;
-        }
+        return r > 0 ? r : ssl_result(c, r, 1);
     }
 #endif
     return read(c->fd, b, n);
@@ -411,20 +419,7 @@ static ssize_t c_write(conn *c, const void *b, size_t n)
     if (c->ssl) {
         int r = SSL_write(c->ssl, b, n > 1u << 30 ? 1 << 30 : (int)n);
 
-        if (r > 0) {
-            return r;
-        }
-        switch (SSL_get_error(c->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-        case SSL_ERROR_WANT_WRITE:
-            errno = EAGAIN;
-            return -1;
-        case SSL_ERROR_SYSCALL:
-            return -1;
-        default:
-            errno = EPROTO;
-            return -1;
-        }
+        return r > 0 ? r : ssl_result(c, r, 0);
     }
 #endif
     return write(c->fd, b, n);
