@@ -225,14 +225,14 @@ int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_f
     return ipc_write_full(fd, body, len, -1);
 }
 
-int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd)
+int ipc_recv_header_any(int fd, uint32_t *kind, uint32_t *len, int *got_fd)
 {
     ipc_header h;
 
     if (ipc_read_full(fd, &h, sizeof(h), got_fd) < 0) {
         return -1;
     }
-    if (h.magic != IPC_MAGIC || h.kind != kind) {
+    if (h.magic != IPC_MAGIC) {
         if (got_fd && *got_fd >= 0) {
             close(*got_fd);
             *got_fd = -1;
@@ -240,6 +240,25 @@ int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd)
         errno = EPROTO;
         return -1;
     }
+    *kind = h.kind;
     *len = h.len;
+    return 0;
+}
+
+int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd)
+{
+    uint32_t got;
+
+    if (ipc_recv_header_any(fd, &got, len, got_fd) < 0) {
+        return -1;
+    }
+    if (got != kind) {
+        if (got_fd && *got_fd >= 0) {
+            close(*got_fd);
+            *got_fd = -1;
+        }
+        errno = EPROTO;
+        return -1;
+    }
     return 0;
 }

@@ -31,7 +31,9 @@ enum {
     IPC_SPAWN = 1,      /* worker -> spawner/keeper: start a session */
     IPC_HELLO = 2,      /* worker -> keeper: may I attach? body: the secret */
     IPC_REPLY = 3,      /* keeper -> worker */
-    IPC_ATTACH = 4      /* worker -> keeper: here is the client */
+    IPC_ATTACH = 4,     /* worker -> keeper: here is the client */
+    IPC_LOGFD = 5       /* httpd's parent -> spawner -> keepers: the error log,
+                         * reopened by a restart (the descriptor travels) */
 };
 
 enum {
@@ -111,5 +113,7 @@ int ipc_read_full(int fd, void *buf, size_t len, int *got_fd);
 int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_fd);
 /* Read a header, check its magic and kind, and return its body length. */
 int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd);
+/* The same for any kind, which is returned in *kind. */
+int ipc_recv_header_any(int fd, uint32_t *kind, uint32_t *len, int *got_fd);
 
 #endif /* WS_IPC_H */

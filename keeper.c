@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "httpd.h"
 #include "http_log.h"
+#include "apr_portable.h"
 #include "apr_time.h"
 
 #include "ipc.h"
@@ -112,6 +114,25 @@ static void on_signal(int sig)
         /* the pipe is full: a wake-up is already pending */
     }
     errno = e;
+}
+
+void keeper_adopt_log(server_rec *s, int fd)
+{
+    apr_os_file_t old = -1;
+    struct stat a, b;
+
+    if (!s->error_log || apr_os_file_get(&old, s->error_log) != APR_SUCCESS || old < 0) {
+        close(fd);
+        return;
+    }
+    if (old != STDERR_FILENO && fstat(STDERR_FILENO, &a) == 0 && fstat(old, &b) == 0
+        && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        dup2(fd, STDERR_FILENO);
+    }
+    if (fd != old) {
+        dup2(fd, old);
+        close(fd);
+    }
 }
 
 unsigned keeper_exit_code(int st, char *reason, size_t reason_len)
@@ -579,7 +600,8 @@ static void send_reply(int fd, uint32_t status, const char *msg)
 /* A worker connected to our socket to resume the session. */
 static void accept_attach(keeper *k)
 {
-    uint32_t len;
+    uint32_t len, kind;
+    int passed = -1;
     unsigned char secret[WS_SECRET_LEN];
     int fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -593,7 +615,19 @@ static void accept_attach(keeper *k)
         return;
     }
     ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);
-    if (ipc_recv_header(fd, IPC_HELLO, &len, NULL) < 0 || len != sizeof(secret)
+    if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0) {
+        close(fd);
+        return;
+    }
+    if (kind == IPC_LOGFD && passed >= 0 && len == 0) {
+        keeper_adopt_log(k->env->s, passed);    /* from the spawner, after a restart */
+        close(fd);
+        return;
+    }
+    if (passed >= 0) {
+        close(passed);
+    }
+    if (kind != IPC_HELLO || len != sizeof(secret)
         || ipc_read_full(fd, secret, sizeof(secret), NULL) < 0) {
         close(fd);
         return;

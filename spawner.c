@@ -18,6 +18,9 @@
 #include "ap_mpm.h"
 #include "mpm_common.h"
 
+#include "apr_portable.h"
+
+#include "ipc.h"
 #include "keeper.h"
 #include "spawner.h"
 
@@ -77,6 +80,53 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         env.s = s;
         keeper_main(&env, fd);
     }
+}
+
+/* After a restart httpd's parent sends the reopened error log: use it, and
+ * pass it to every keeper.  Returns 1 if conn was that, 0 for a spawn. */
+static int log_handover(ws_shared *sh, server_rec *s, int conn)
+{
+    struct pollfd pf = { conn, POLLIN, 0 };
+    ipc_header h;
+    uint32_t kind, len;
+    int logfd = -1;
+    apr_os_file_t cur;
+
+    if (poll(&pf, 1, 200) <= 0
+        || recv(conn, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof(h)
+        || h.magic != IPC_MAGIC || h.kind != IPC_LOGFD) {
+        return 0;
+    }
+    if (!ipc_peer_allowed(conn, 0)
+        || ipc_recv_header_any(conn, &kind, &len, &logfd) < 0 || logfd < 0) {
+        if (logfd >= 0) {
+            close(logfd);
+        }
+        return 1;
+    }
+    keeper_adopt_log(s, logfd);
+    if (!s->error_log || apr_os_file_get(&cur, s->error_log) != APR_SUCCESS) {
+        return 1;
+    }
+    for (unsigned slot = 0; slot < ws_table_capacity(sh->table); slot++) {
+        ws_slot_info info;
+        char name[IPC_NAME_MAX];
+        int k;
+
+        if (ws_table_get(sh->table, slot, &info) != APR_SUCCESS
+            || (info.state != WS_SLOT_LIVE && info.state != WS_SLOT_CLOSING)) {
+            continue;
+        }
+        ipc_keeper_name(name, sh->prefix, slot, info.gen);
+        k = ipc_connect(name, 1000);
+        if (k >= 0) {
+            ipc_send_msg(k, IPC_LOGFD, NULL, 0, cur);
+            close(k);
+        }
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "WS01008: spawner and keepers now write to the reopened error log");
+    return 1;
 }
 
 static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
@@ -143,7 +193,9 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
             int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
             if (fd >= 0) {
-                fork_keeper(sh, s, fd, uid);
+                if (!log_handover(sh, s, fd)) {
+                    fork_keeper(sh, s, fd, uid);
+                }
                 close(fd);
             }
         }
@@ -194,11 +246,35 @@ static apr_status_t fork_spawner(ws_shared *sh, server_rec *s, apr_pool_t *pconf
     return APR_SUCCESS;
 }
 
+/* The restart reopened the error log: hand it to the spawner, which hands
+ * it to the keepers (they were forked before and still hold the old one). */
+static void hand_over_log(ws_shared *sh, server_rec *s)
+{
+    apr_os_file_t lf;
+    char name[IPC_NAME_MAX];
+    int fd;
+
+    if (!s->error_log || apr_os_file_get(&lf, s->error_log) != APR_SUCCESS) {
+        return;                 /* syslog: nothing to hand over */
+    }
+    ipc_spawner_name(name, sh->prefix);
+    fd = ipc_connect(name, 2000);
+    if (fd < 0 || ipc_send_msg(fd, IPC_LOGFD, NULL, 0, lf) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "WS01009: could not hand the reopened error log to the spawner;"
+                     " sessions started before this restart log to the old one");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 apr_status_t spawner_start(ws_shared *sh, server_rec *s, apr_pool_t *pconf)
 {
     if (sh->proc.pid > 0 && kill(sh->proc.pid, 0) == 0) {
         /* Kept from before a graceful restart. */
         apr_proc_other_child_register(&sh->proc, spawner_maintenance, sh, NULL, pconf);
+        hand_over_log(sh, s);
         return APR_SUCCESS;
     }
     return fork_spawner(sh, s, pconf);

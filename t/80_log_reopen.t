@@ -1,0 +1,46 @@
+# After a log rotation (the file renamed, then a graceful restart, as
+# logrotate does), sessions started before the restart write to the new
+# error log: httpd's parent hands the reopened log to the spawner, which
+# hands it to every keeper (WS01008).  Without that, a script's stderr went
+# to the rotated file for the rest of its session.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest qw(GET);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use WSClient;
+
+plan tests => 7, need_module('websession');
+
+my $vars    = Apache::Test::vars();
+my $port    = $vars->{port};
+my $log     = WSClient::log_path();
+my $rotated = "$log.rotated-by-test";
+my $tag     = "t80-$$";
+
+my $ws = WSClient->connect('/ws/stderr', [], $port);
+is $ws->status, 101, '/ws/stderr: a session';
+$ws->send_text("before-$tag");
+my $m = $ws->recv_message(10);
+ok WSClient::wait_log(qr/script stderr: to-stderr before-\Q$tag\E/, 10),
+    '... its stderr reaches the error log';
+
+rename $log, $rotated or die "rename $log: $!";
+my $pid = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local $/; <$fh> };
+chomp $pid;
+kill 'USR1', $pid;                              # graceful restart: reopens the log
+ok WSClient::eventually(20, sub { -e $log && (GET '/ws/index.html')->code == 200 }),
+    'rotated the log; after a graceful restart httpd writes a new one and answers';
+ok WSClient::wait_log(qr/WS01008: /, 10, 0),
+    '... and the spawner says sessions now write to it (WS01008)';
+
+$ws->send_text("after-$tag");
+$m = $ws->recv_message(10);
+is $m && $m->{payload}, "after-$tag", 'the session from before the restart still echoes';
+ok WSClient::wait_log(qr/script stderr: to-stderr after-\Q$tag\E/, 10, 0),
+    '... and its stderr goes to the new error log';
+my $old = do { open my $fh, '<', $rotated or die $!; local $/; <$fh> };
+unlike $old, qr/to-stderr after-\Q$tag\E/, '... not to the rotated one';
+$ws->close_clean;
