@@ -61,7 +61,6 @@ typedef struct {
 
     /* client */
     int cfd;
-    int relay;
     ws_parser *parser;
     int input_done;             /* no more frames are read from this client */
     int close_queued;           /* our close frame is queued (sendq final) */
@@ -490,7 +489,6 @@ static void client_attach(keeper *k, int fd, int relay,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->cfd = fd;
-    k->relay = relay;
     k->lingering = 0;
     k->input_done = 0;
     if (k->close_queued) {

@@ -654,6 +654,17 @@ static int new_session(request_rec *r, const ws_dir_conf *c, int v1)
     return switch_protocols(r, v1, fd, apr_pstrdup(r->pool, id), fp);
 }
 
+/* The one answer for an id that names no live session of this script here
+ * (unknown, expired, bound elsewhere alike): no existence oracle. */
+static int session_unknown(request_rec *r, int v1)
+{
+    if (v1) {
+        return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
+    }
+    return respond(r, HTTP_GONE, "session-unknown",
+                   "No such session: it is unknown, expired or belongs elsewhere.");
+}
+
 static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const char *id)
 {
     unsigned char secret[WS_SECRET_LEN], bind[WS_BIND_LEN];
@@ -676,11 +687,7 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const ch
     if (ws_table_lookup(shared->table, secret, bind, &info) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00011: Session-ID names no session of this script");
-        if (v1) {
-            return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
-        }
-        return respond(r, HTTP_GONE, "session-unknown",
-                       "No such session: it is unknown, expired or belongs elsewhere.");
+        return session_unknown(r, v1);
     }
     ws_pubid_hex(info.pubid, fp);
     ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
@@ -695,11 +702,7 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const ch
         if (info.keeper_pid > 0 && kill(info.keeper_pid, 0) < 0 && errno == ESRCH) {
             ws_table_release(shared->table, info.slot, info.gen);
         }
-        if (v1) {
-            return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
-        }
-        return respond(r, HTTP_GONE, "session-unknown",
-                       "No such session: it is unknown, expired or belongs elsewhere.");
+        return session_unknown(r, v1);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "WS00013: [%s] client re-attached", fp);

@@ -120,14 +120,15 @@ static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, char *body,
 }
 
 static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
-                          apr_bucket_brigade *bb, char *pending, apr_size_t plen)
+                          apr_bucket_brigade *bb)
 {
     conn_rec *c = r->connection;
     apr_socket_t *csd = ap_get_conn_socket(c);
     apr_os_sock_t cfd;
     char *down = apr_palloc(r->pool, RELAY_CHUNK);
+    char *pending = apr_palloc(r->pool, RELAY_CHUNK);
     apr_status_t rv = APR_SUCCESS;
-    apr_size_t poff = 0;
+    apr_size_t poff = 0, plen = 0;
 
     apr_os_sock_get(&cfd, csd);
     for (;;) {
@@ -250,7 +251,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
     }
     rv = send_attach(keeper_fd, IPC_ATTACH_RELAY | flags, body, prelen, -1);
     if (rv == APR_SUCCESS) {
-        rv = relay(r, keeper_fd, fp, bb, apr_palloc(r->pool, RELAY_CHUNK), 0);
+        rv = relay(r, keeper_fd, fp, bb);
     }
     close(keeper_fd);
     return rv;
