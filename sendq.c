@@ -134,6 +134,13 @@ void sendq_wrote(sendq *q, size_t n)
             bytebuf_consume(&q->dq, q->wrel);
             q->wrel = 0;
             q->acked++;
+            q->sent_max = q->acked;
+        }
+        else {
+            q->wframes++;
+            if (q->acked + q->wframes > q->sent_max) {
+                q->sent_max = q->acked + q->wframes;
+            }
         }
     }
 }
@@ -166,15 +173,27 @@ int sendq_ack(sendq *q, uint64_t n)
 {
     size_t bytes;
 
-    if (n < q->acked || n > q->queued) {
-        return -1;
+    if (n < q->acked || n > q->sent_max) {
+        return -1;              /* backwards, or never written */
     }
     bytes = head_frames_len(q, n - q->acked);
-    if (bytes == (size_t)-1 || bytes > q->wrel) {
-        return -1;              /* acknowledges what was never written */
+    if (bytes == (size_t)-1) {
+        return -1;
+    }
+    if (bytes <= q->wrel) {
+        q->wframes -= n - q->acked;
+        q->wrel -= bytes;
+    }
+    else if (q->cur_left && !q->cur_ctl) {
+        return -1;              /* covers the frame being written */
+    }
+    else {
+        /* Written whole on an earlier connection: everything this one has
+         * written is covered too, and it goes on after the last frame. */
+        q->wframes = 0;
+        q->wrel = 0;
     }
     drop_head(q, n - q->acked, bytes);
-    q->wrel -= bytes;
     return 0;
 }
 
@@ -191,6 +210,7 @@ int sendq_resume(sendq *q, uint64_t n)
     }
     drop_head(q, n - q->acked, bytes);
     q->wrel = 0;
+    q->wframes = 0;
     if (!q->cur_ctl) {
         q->cur_left = 0;
     }
@@ -205,6 +225,7 @@ void sendq_detach(sendq *q)
     q->cur_left = 0;
     q->cur_ctl = 0;
     q->wrel = 0;
+    q->wframes = 0;
     q->final_written = 0;
 }
 

@@ -36,6 +36,8 @@ typedef struct {
     int cur_ctl;                /* that frame is a control frame */
     uint64_t queued;            /* data frames queued so far */
     uint64_t acked;             /* data frames no longer in dq */
+    uint64_t wframes;           /* data frames written whole on this connection */
+    uint64_t sent_max;          /* the highest data frame ever written whole */
     size_t final_len;           /* length of the final frame at the end of dq, 0 if none */
     int final_written;
     int closing_now;            /* sendq_close_now: the close is in cq, nothing after it */
@@ -58,7 +60,10 @@ size_t sendq_peek(const sendq *q, const unsigned char **p);
 void sendq_wrote(sendq *q, size_t n);
 
 /* The peer has received n data frames in all.  -1 if n is more than was
- * written, or less than an earlier acknowledgement (nothing changes). */
+ * ever written whole (on any connection), less than an earlier
+ * acknowledgement, or covers a frame this connection is in the middle of
+ * writing (nothing changes then).  Frames written on an earlier connection
+ * may be acknowledged later (the HTTP fallback acknowledges in POSTs). */
 int sendq_ack(sendq *q, uint64_t n);
 /* A new connection: the peer has n data frames; writing restarts at frame
  * n + 1 and the hold ends.  -1 if frame n + 1 is no longer held or n is

@@ -47,6 +47,22 @@ wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m
     if (binary) {
         return bad(m, "websession.v1: binary frames carry data only");
     }
+    if (p[0] == 'C') {           /* not limited to a control frame's 125 bytes */
+        const unsigned char *sp = memchr(p + 1, ' ', len - 1);
+        size_t nlen = sp ? (size_t)(sp - p - 1) : len - 1;
+
+        if (!parse_number(p + 1, nlen, &m->n)
+            || !(m->n == 1000 || (m->n >= 3000 && m->n <= 4999))) {
+            return bad(m, "websession.v1: bad close (C<code>: 1000 or 3000-4999)");
+        }
+        if (sp && len - nlen - 2 > 123) {
+            return bad(m, "websession.v1: close reason longer than 123 bytes");
+        }
+        m->type = WSV1_CLOSE;
+        m->payload = sp ? sp + 1 : p + len;
+        m->len = sp ? len - nlen - 2 : 0;
+        return m->type;
+    }
     if (len > 125) {
         return bad(m, "websession.v1: control message too long");
     }

@@ -8,6 +8,8 @@
  *   A<n>           acknowledgement: n data messages received so far
  *   P              heartbeat (server to client); answered with A<n>
  *   I<id>          the session id, sent by the server once, on a new session
+ *   C<code>[ <r>]  the client's close, in the HTTP fallback only (code 1000
+ *                  or 3000-4999, reason up to 123 bytes)
  * Numbers are decimal, 1 to 20 digits, no sign, no leading zeros.
  * Control messages (all but D) are text frames of at most 125 bytes.
  */
@@ -32,14 +34,16 @@ typedef enum {
     WSV1_RESUME,
     WSV1_ACK,
     WSV1_PING,
-    WSV1_ID
+    WSV1_ID,
+    WSV1_CLOSE
 } wsv1_type;
 
 typedef struct {
     wsv1_type type;
-    const unsigned char *payload;   /* DATA: after the type byte; ID: the id */
+    const unsigned char *payload;   /* DATA: after the type byte; ID: the id;
+                                     * CLOSE: the reason */
     size_t len;
-    uint64_t n;                     /* RESUME, ACK */
+    uint64_t n;                     /* RESUME, ACK; CLOSE: the code */
     uint64_t window;                /* RESUME from the server, else 0 */
     const char *error;              /* BAD: why */
 } wsv1_msg;

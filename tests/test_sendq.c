@@ -275,11 +275,71 @@ static void test_close_now(void)
     sendq_free(&q);
 }
 
+/* The HTTP fallback acknowledges in POSTs, which may arrive after the
+ * connection that carried the frames is gone or replaced. */
+static void test_late_ack(void)
+{
+    sendq q;
+
+    sendq_init(&q, 1);
+    CHECK(sendq_resume(&q, 0) == 0);
+    add_data(&q, "1");
+    add_data(&q, "2");
+    add_data(&q, "3");
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D1|D2|D3|"));
+    CHECK(q.sent_max == 3);
+
+    /* Lost: the ack of 2 comes while nothing is attached. */
+    sendq_detach(&q);
+    CHECK(sendq_ack(&q, 2) == 0);
+    CHECK(q.acked == 2);
+    CHECK(sendq_ack(&q, 4) == -1);               /* never written */
+
+    /* A new connection resumed from 2 rewrites 3; a late ack of 3 then
+     * covers what this connection wrote. */
+    sendq_hold(&q);
+    CHECK(sendq_resume(&q, 2) == 0);
+    add_data(&q, "4");
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D3|D4|"));
+    CHECK(sendq_ack(&q, 3) == 0);
+    CHECK(sendq_ack(&q, 4) == 0);
+    CHECK(sendq_pending_bytes(&q) == 0);
+
+    /* Frames 5 and 6 written whole on one connection; the next resumes
+     * from 4 and has written part of 5 when the ack of 6 arrives: it
+     * covers the frame in the middle of being written, so it waits. */
+    add_data(&q, "55555");
+    add_data(&q, "6");
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D55555|D6|"));
+    sendq_detach(&q);
+    sendq_hold(&q);
+    CHECK(sendq_resume(&q, 4) == 0);
+    CHECK(!strcmp(drain(&q, 1000, 3), ""));
+    CHECK(sendq_ack(&q, 6) == -1);
+    CHECK(write_all(&q) > 0);
+    CHECK(sendq_ack(&q, 6) == 0);
+    CHECK(sendq_pending_bytes(&q) == 0);
+
+    /* Written before, acknowledged while a new connection has written
+     * nothing yet: writing goes on after the acknowledged frames. */
+    add_data(&q, "7");
+    add_data(&q, "8");
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D7|D8|"));
+    add_data(&q, "9");
+    sendq_detach(&q);
+    sendq_hold(&q);
+    CHECK(sendq_resume(&q, 6) == 0);
+    CHECK(sendq_ack(&q, 8) == 0);
+    CHECK(!strcmp(drain(&q, 1000, 1000), "D9|"));
+    sendq_free(&q);
+}
+
 int main(void)
 {
     test_plain();
     test_retain();
     test_random();
     test_close_now();
+    test_late_ack();
     return UNIT_DONE("test_sendq");
 }

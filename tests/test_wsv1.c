@@ -35,8 +35,26 @@ int main(void)
     CHECK(parse("Px", 0, &m) == WSV1_BAD);
     CHECK(parse("Iabc", 0, &m) == WSV1_ID && m.len == 3);
     CHECK(parse("I", 0, &m) == WSV1_BAD);
+    CHECK(parse("C1000", 0, &m) == WSV1_CLOSE && m.n == 1000 && m.len == 0);
+    CHECK(parse("C4001 done here", 0, &m) == WSV1_CLOSE && m.n == 4001 && m.len == 9
+          && !memcmp(m.payload, "done here", 9));
+    CHECK(parse("C3000 ", 0, &m) == WSV1_CLOSE && m.n == 3000 && m.len == 0);
+    CHECK(parse("C1001", 0, &m) == WSV1_BAD);        /* reserved for the server */
+    CHECK(parse("C2999", 0, &m) == WSV1_BAD);
+    CHECK(parse("C5000", 0, &m) == WSV1_BAD);
+    CHECK(parse("C", 0, &m) == WSV1_BAD);
+    CHECK(parse("C 1000", 0, &m) == WSV1_BAD);
+    CHECK(parse("C1000", 1, &m) == WSV1_BAD);        /* control in a binary frame */
     CHECK(parse("", 0, &m) == WSV1_BAD && m.error != NULL);
     CHECK(parse("X1", 0, &m) == WSV1_BAD);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "C1000 ", 6);
+    big[6 + 123] = '\0';
+    CHECK(parse(big, 0, &m) == WSV1_CLOSE && m.len == 123);   /* longer than 125 in all */
+    big[6 + 123] = 'x';
+    big[6 + 124] = '\0';
+    CHECK(parse(big, 0, &m) == WSV1_BAD);
     memset(big, '1', sizeof(big) - 1);
     big[0] = 'A';
     big[sizeof(big) - 1] = '\0';
