@@ -9,6 +9,9 @@
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
+ *    Or, for an HTTP fallback POST: hello; reply; worker -> IPC_POST (the
+ *    client's records); keeper -> reply with its count.  A POST never
+ *    disturbs the attached connection.
  *  - A resume's IPC_HELLO carries the session secret, compared by the keeper
  *    in constant time: processes of httpd's own user cannot attach to a
  *    session they do not hold the id of.
@@ -32,15 +35,20 @@ enum {
     IPC_HELLO = 2,      /* worker -> keeper: may I attach? body: the secret */
     IPC_REPLY = 3,      /* keeper -> worker */
     IPC_ATTACH = 4,     /* worker -> keeper: here is the client */
-    IPC_LOGFD = 5       /* httpd's parent -> spawner -> keepers: the error log,
+    IPC_LOGFD = 5,      /* httpd's parent -> spawner -> keepers: the error log,
                          * reopened by a restart (the descriptor travels) */
+    IPC_POST = 6        /* worker -> keeper (after HELLO): an HTTP fallback
+                         * POST's records; answered with IPC_REPLY */
 };
 
 enum {
     IPC_OK = 0,
     IPC_ERR_EXEC,       /* the script could not be started */
     IPC_ERR_CLOSING,    /* the session is ending */
-    IPC_ERR_INTERNAL
+    IPC_ERR_INTERNAL,
+    IPC_ERR_PROTOCOL,   /* POST: a record broke websession.v1 (message says
+                         * which); the session is closing with 1002 */
+    IPC_ERR_GAP         /* POST: its first new message is not the next one */
 };
 
 /* Most client bytes an attach may carry (read by httpd before the handover). */
@@ -49,6 +57,15 @@ enum {
 #define IPC_ATTACH_FD     1u   /* the client socket travels with the header */
 #define IPC_ATTACH_RELAY  2u   /* this Unix connection carries the byte stream */
 #define IPC_ATTACH_V1     4u   /* the client speaks websession.v1 */
+#define IPC_ATTACH_SSE    8u   /* HTTP fallback: the response body is an
+                                * event stream (headers already sent) */
+#define IPC_ATTACH_POLL  16u   /* ... a long poll: the body ends once it has
+                                * carried something */
+#define IPC_ATTACH_OPEN  32u   /* ... a poll that ends after the R alone */
+#define IPC_ATTACH_HTTP  (IPC_ATTACH_SSE | IPC_ATTACH_POLL)
+
+/* Most bytes of records an IPC_POST may carry, for a session's buffer. */
+#define IPC_MAX_POST(buffer)  (2 * (size_t)(buffer) + 65536)
 
 #define IPC_PROTOCOL_PLAIN 0u  /* plain WebSocket: messages as they are */
 #define IPC_PROTOCOL_V1    1u  /* websession.v1 */
@@ -81,12 +98,22 @@ typedef struct {
     uint32_t status;             /* IPC_OK or IPC_ERR_* */
     int32_t keeper_pid;
     char message[120];           /* NUL-terminated detail for the log */
+    uint64_t count;              /* after IPC_POST: client data messages
+                                  * received in all */
 } ipc_reply;
 
 typedef struct {
-    uint32_t flags;              /* IPC_ATTACH_FD or _RELAY, maybe | _V1 */
+    uint32_t flags;              /* IPC_ATTACH_FD or _RELAY, maybe | _V1,
+                                  * | one of _SSE, _POLL (| _OPEN) */
     uint32_t preread_len;        /* client bytes that follow */
+    uint64_t received;           /* HTTP fallback: the client's resume point
+                                  * (WebSession-Received) */
 } ipc_attach;
+
+/* IPC_POST body: this struct, then the records (framed format). */
+typedef struct {
+    uint64_t first_seq;          /* number of the first D record */
+} ipc_post;
 
 /* Abstract socket name "<prefix>/spawner" or "<prefix>/k<slot>.<gen>". */
 void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix);

@@ -28,6 +28,7 @@
 #include "bytebuf.h"
 #include "msg_format.h"
 #include "sendq.h"
+#include "sse.h"
 #include "ws_codec.h"
 #include "ws_handshake.h"
 #include "wsv1.h"
@@ -41,6 +42,8 @@ APLOG_USE_MODULE(websession);
 #define ACK_EVERY       16      /* websession.v1: acknowledge after this many messages */
 #define ACK_DELAY_MS    20      /* ... or this long after the first unacknowledged one */
 #define ATTACH_TIMEOUT_MS 3000
+#define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
+#define HTTP_OUT_HIGH   65536   /* encode no more events while this much waits */
 
 typedef struct {
     const keeper_env *env;
@@ -80,6 +83,16 @@ typedef struct {
     uint64_t rx_count;          /* data messages received from the client */
     uint64_t rx_acked;          /* the last count we acknowledged */
     apr_time_t ack_at;          /* when to acknowledge, 0 if nothing is due */
+
+    /* the HTTP fallback (docs/PROTOCOL.md): the attached connection is a
+     * response body of events instead of a WebSocket */
+    unsigned transport;         /* 0 (WebSocket), IPC_ATTACH_SSE or _POLL */
+    int poll_open;              /* this poll may end after the R alone */
+    int poll_news;              /* it carried a message besides R */
+    int poll_answered;          /* its body is complete */
+    int peer_eof;               /* the client ended the connection in order */
+    apr_time_t poll_until;      /* a poll with nothing to say ends then */
+    bytebuf http_out;           /* events encoded, not yet written */
 
     /* the end */
     int over;                   /* no client will be served any more */
@@ -284,21 +297,29 @@ static void advance_end(keeper *k, apr_time_t now)
 
 static void client_drop(keeper *k, const char *why)
 {
+    /* An HTTP fallback client has no close frame to answer with: its
+     * orderly end of the connection after the whole close event is the
+     * closest to a receipt there is. */
+    int delivered = k->transport && k->peer_eof && k->close_queued
+                    && sendq_final_done(&k->out) && !bytebuf_pending(&k->http_out);
+
     if (k->cfd < 0) {
         return;
     }
     close(k->cfd);
     k->cfd = -1;
     k->lingering = 0;
+    k->peer_eof = 0;
+    bytebuf_clear(&k->http_out);
     sendq_detach(&k->out);
-    if (k->close_queued && sendq_final_done(&k->out)) {
+    if (delivered || (k->close_queued && sendq_final_done(&k->out))) {
         /* The close handshake is complete: nobody is coming back. */
         begin_end(k, "connection closed");
     }
     if (!k->over) {
         k->detached_since = apr_time_now();
         ws_table_mark_detached(k->env->table, k->cfg.slot, k->cfg.gen, k->detached_since);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+        ap_log_error(APLOG_MARK, k->poll_answered ? APLOG_DEBUG : APLOG_INFO, 0, k->env->s,
                      "WS02010: [%s] client detached (%s); waiting up to %" APR_TIME_T_FMT
                      " s for it to return", k->fp, why,
                      apr_time_sec(k->resume_timeout));
@@ -472,13 +493,33 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
     }
 }
 
-static void client_attach(keeper *k, int fd, int relay,
+/* The HTTP fallback's resume point came in a request header: act on it as
+ * if the client had sent its R on a WebSocket. */
+static void http_resume(keeper *k, uint64_t received)
+{
+    char r[32];
+    ws_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = WS_EV_MESSAGE;
+    ev.data = (const unsigned char *)r;
+    ev.len = (size_t)snprintf(r, sizeof(r), "R%" PRIu64, received);
+    if (k->close_queued) {
+        v1_while_closing(k, &ev);
+    }
+    else {
+        v1_message(k, &ev);
+    }
+}
+
+static void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
                           const unsigned char *pre, size_t n)
 {
     int one = 1;
 
     if (k->cfd >= 0) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+        /* A poll answered and lingering is routine, not news. */
+        ap_log_error(APLOG_MARK, k->poll_answered ? APLOG_DEBUG : APLOG_INFO, 0, k->env->s,
                      "WS02013: [%s] new attach evicts the previous connection", k->fp);
         close(k->cfd);
         k->cfd = -1;
@@ -490,7 +531,19 @@ static void client_attach(keeper *k, int fd, int relay,
     }
     k->cfd = fd;
     k->lingering = 0;
+    k->peer_eof = 0;
     k->input_done = 0;
+    k->transport = a->flags & IPC_ATTACH_HTTP;
+    k->poll_open = (a->flags & IPC_ATTACH_OPEN) != 0;
+    k->poll_news = 0;
+    k->poll_answered = 0;
+    bytebuf_clear(&k->http_out);
+    if (k->transport) {
+        /* The request is read; what else the client sends is not frames. */
+        k->input_done = 1;
+        k->poll_until = apr_time_now() + apr_time_from_sec(POLL_WAIT_SECONDS);
+        sse_comment(&k->http_out, WSV1_PROTOCOL);
+    }
     if (k->close_queued) {
         /* a close queued while detached: the deadline starts now */
         k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
@@ -516,20 +569,186 @@ static void client_attach(keeper *k, int fd, int relay,
         k->rx_acked = k->rx_count;
         k->ack_at = 0;
     }
-    if (n) {
+    if (k->transport) {
+        http_resume(k, a->received);
+    }
+    else if (n) {
         client_feed(k, pre, n);
     }
 }
 
-/* Receive IPC_ATTACH on fd and take the client it carries. */
+static void send_reply(int fd, uint32_t status, const char *msg, uint64_t count)
+{
+    ipc_reply r;
+
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    r.keeper_pid = (int32_t)getpid();
+    r.count = count;
+    snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
+    ipc_send_msg(fd, IPC_REPLY, &r, sizeof(r), -1);
+}
+
+/* A record of a POST broke websession.v1: the session closes (1002). */
+static uint32_t post_fail(keeper *k, const char *why, const char **out)
+{
+    v1_fail(k, WS_CLOSE_PROTOCOL, why);
+    *out = why;
+    return IPC_ERR_PROTOCOL;
+}
+
+/* One record of a POST.  Returns 1 to go on with the next, 0 to stop
+ * taking records (flow control, the client's close), or -1 with *status. */
+static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *status,
+                       const char **why)
+{
+    wsv1_msg m;
+
+    switch (wsv1_parse(ev->data, ev->len, ev->binary, &m)) {
+    case WSV1_DATA: {
+        uint64_t s = (*seq)++;
+
+        if (k->close_queued || s <= k->rx_count) {
+            return 1;                   /* had it already (or closing: dropped) */
+        }
+        if (s > k->rx_count + 1) {
+            *status = IPC_ERR_GAP;
+            *why = "messages are missing before this one";
+            return -1;
+        }
+        if (bytebuf_pending(&k->to_script) >= k->cfg.buffer) {
+            return 0;                   /* full: the client sends the rest later */
+        }
+        k->rx_count++;
+        return deliver(k, ev->binary, m.payload, m.len) < 0 ? 0 : 1;
+    }
+    case WSV1_ACK:
+        if (m.n > k->out.acked && sendq_ack(&k->out, m.n) < 0) {
+            *status = post_fail(k, "websession.v1: acknowledgement of messages never sent",
+                                why);
+            return -1;
+        }
+        return 1;
+    case WSV1_CLOSE:
+        /* The session ends once the close event has gone down. */
+        if (!k->close_queued) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                         "WS02051: [%s] client closed the session (%" PRIu64 ")",
+                         k->fp, m.n);
+            queue_close(k, (unsigned)m.n, "");
+        }
+        return 0;
+    case WSV1_BAD:
+        *status = post_fail(k, m.error, why);
+        return -1;
+    default:
+        *status = post_fail(k, "websession.v1: a POST carries D, A and C messages only", why);
+        return -1;
+    }
+}
+
+/* An HTTP fallback POST (after a HELLO): take its records, answer with the
+ * count of client data messages. */
+static void handle_post(keeper *k, int fd, uint32_t len)
+{
+    size_t max_record = k->cfg.max_message + 1 > 256 ? k->cfg.max_message + 1 : 256;
+    uint32_t status = IPC_OK;
+    const char *why = "";
+    unsigned char *body = NULL, *p;
+    size_t n;
+    msg_reader *rd;
+    ipc_post hdr;
+
+    if (len < sizeof(hdr) || len - sizeof(hdr) > IPC_MAX_POST(k->cfg.buffer)
+        || ipc_read_full(fd, &hdr, sizeof(hdr), NULL) < 0
+        || !(body = malloc(len - sizeof(hdr) + 1))
+        || ipc_read_full(fd, body, len - sizeof(hdr), NULL) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
+                     "WS02050: [%s] bad POST request from httpd", k->fp);
+        free(body);
+        return;
+    }
+    p = body;
+    n = len - sizeof(hdr);
+    rd = msg_reader_create(MSG_FRAMED, max_record);
+    for (;;) {
+        msg_event ev;
+        size_t used = 0;
+        msg_event_type t;
+        int go;
+
+        if (n > 0) {
+            t = msg_reader_feed(rd, p, n, &used, &ev);
+            p += used;
+            n -= used;
+            if (t == MSG_EV_NEED_MORE) {
+                continue;
+            }
+        }
+        else if ((t = msg_reader_finish(rd, &ev)) == MSG_EV_NEED_MORE) {
+            break;
+        }
+        if (t == MSG_EV_ERROR) {
+            status = post_fail(k, ev.reason, &why);
+            break;
+        }
+        go = take_record(k, &ev, &hdr.first_seq, &status, &why);
+        if (go <= 0) {
+            break;
+        }
+    }
+    msg_reader_destroy(rd);
+    free(body);
+    k->last_rx = apr_time_now();
+    send_reply(fd, status, why, k->rx_count);
+}
+
+/* The refusal of an attach with the other protocol, on the client's
+ * connection (or the relay). */
+static void refuse_mismatch(keeper *k, int out, uint32_t flags)
+{
+    unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
+    size_t n = ws_close_payload(pl, WSV1_CLOSE_MISMATCH,
+                                "resume with the protocol the session started with");
+    size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+    bytebuf ev = { 0 };
+    sse_frame sf;
+
+    memcpy(f + h, pl, n);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                 "WS02047: [%s] refused a resume with the other protocol", k->fp);
+    if (flags & IPC_ATTACH_HTTP) {
+        sse_comment(&ev, WSV1_PROTOCOL);
+        sse_frame_whole(f, h + n, &sf);
+        sse_encode(&ev, &sf);
+    }
+    else {
+        bytebuf_append(&ev, f, h + n);
+    }
+    if (send(out, ev.data + ev.off, bytebuf_pending(&ev), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* the client is gone anyway */
+    }
+    bytebuf_free(&ev);
+}
+
+/* Receive IPC_ATTACH on fd and take the client it carries, or an
+ * IPC_POST and answer it. */
 static int receive_attach(keeper *k, int fd)
 {
-    uint32_t len;
+    uint32_t len, kind;
     int passed = -1;
     ipc_attach a;
     unsigned char *pre = NULL;
 
-    if (ipc_recv_header(fd, IPC_ATTACH, &len, &passed) < 0 || len < sizeof(a)
+    if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0) {
+        kind = 0;
+    }
+    else if (kind == IPC_POST && passed < 0) {
+        handle_post(k, fd, len);
+        close(fd);
+        return 0;
+    }
+    if (kind != IPC_ATTACH || len < sizeof(a)
         || ipc_read_full(fd, &a, sizeof(a), passed < 0 ? &passed : NULL) < 0
         || len != sizeof(a) + a.preread_len || a.preread_len > IPC_MAX_PREREAD) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
@@ -543,38 +762,36 @@ static int receive_attach(keeper *k, int fd)
         }
     }
     if (!(a.flags & IPC_ATTACH_V1) != !k->v1) {
-        /* The worker answered 101 already: tell the client in a close frame. */
-        unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
-        size_t n = ws_close_payload(pl, WSV1_CLOSE_MISMATCH,
-                                    "resume with the protocol the session started with");
-        size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
-        int out = passed >= 0 ? passed : fd;
-
-        memcpy(f + h, pl, n);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
-                     "WS02047: [%s] refused a resume with the other protocol", k->fp);
-        if (send(out, f, h + n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-            /* the client is gone anyway */
+        /* The worker answered 101 (or 200) already: tell the client in band. */
+        refuse_mismatch(k, passed >= 0 ? passed : fd, a.flags);
+        goto fail;
+    }
+    if ((a.flags & IPC_ATTACH_HTTP) == IPC_ATTACH_HTTP
+        || ((a.flags & IPC_ATTACH_HTTP) && !(a.flags & IPC_ATTACH_V1))
+        || ((a.flags & IPC_ATTACH_OPEN) && !(a.flags & IPC_ATTACH_POLL))) {
+        goto inconsistent;
+    }
+    switch (a.flags & (IPC_ATTACH_FD | IPC_ATTACH_RELAY)) {
+    case IPC_ATTACH_FD:
+        if (passed < 0) {
+            break;
         }
-        goto fail;
-    }
-    a.flags &= ~IPC_ATTACH_V1;
-    if (a.flags == IPC_ATTACH_FD && passed >= 0) {
         close(fd);
-        client_attach(k, passed, 0, pre, a.preread_len);
-    }
-    else if (a.flags == IPC_ATTACH_RELAY && passed < 0) {
+        client_attach(k, passed, 0, &a, pre, a.preread_len);
+        free(pre);
+        return 0;
+    case IPC_ATTACH_RELAY:
+        if (passed >= 0) {
+            break;
+        }
         ipc_set_timeouts(fd, 0);
-        client_attach(k, fd, 1, pre, a.preread_len);
+        client_attach(k, fd, 1, &a, pre, a.preread_len);
+        free(pre);
+        return 0;
     }
-    else {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
-                     "WS02015: [%s] attach request with flags %u is inconsistent",
-                     k->fp, a.flags);
-        goto fail;
-    }
-    free(pre);
-    return 0;
+inconsistent:
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                 "WS02015: [%s] attach request with flags %u is inconsistent", k->fp, a.flags);
 fail:
     free(pre);
     if (passed >= 0) {
@@ -582,17 +799,6 @@ fail:
     }
     close(fd);
     return -1;
-}
-
-static void send_reply(int fd, uint32_t status, const char *msg)
-{
-    ipc_reply r;
-
-    memset(&r, 0, sizeof(r));
-    r.status = status;
-    r.keeper_pid = (int32_t)getpid();
-    snprintf(r.message, sizeof(r.message), "%s", msg ? msg : "");
-    ipc_send_msg(fd, IPC_REPLY, &r, sizeof(r), -1);
 }
 
 /* A worker connected to our socket to resume the session. */
@@ -638,11 +844,11 @@ static void accept_attach(keeper *k)
         return;
     }
     if (k->over) {
-        send_reply(fd, IPC_ERR_CLOSING, "session is ending");
+        send_reply(fd, IPC_ERR_CLOSING, "session is ending", 0);
         close(fd);
         return;
     }
-    send_reply(fd, IPC_OK, "");
+    send_reply(fd, IPC_OK, "", 0);
     receive_attach(k, fd);
 }
 
@@ -894,12 +1100,68 @@ static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
 
 /* ---- the loop ---------------------------------------------------------- */
 
-static int flush_client(keeper *k)
+/* The end of what this connection carries: shut our side, drain theirs
+ * briefly (so that the client's unread bytes cannot turn into a reset that
+ * destroys what we wrote). */
+static void end_output(keeper *k)
+{
+    shutdown(k->cfd, SHUT_WR);
+    k->lingering = 1;
+    k->linger_until = apr_time_now() + apr_time_from_sec(LINGER_SECONDS);
+}
+
+/* HTTP fallback: turn queued frames into events (whole frames only: the
+ * queue gives a frame boundary whenever nothing is half written). */
+static void encode_events(keeper *k)
 {
     const unsigned char *p;
     size_t len;
 
-    while (k->cfd >= 0 && (len = sendq_peek(&k->out, &p)) > 0) {
+    while (bytebuf_pending(&k->http_out) < HTTP_OUT_HIGH
+           && (len = sendq_peek(&k->out, &p)) > 0) {
+        sse_frame f;
+        size_t whole = sse_frame_whole(p, len, &f);
+
+        if (!whole) {
+            break;
+        }
+        if (f.opcode != WS_OP_TEXT || !f.len || f.payload[0] != 'R') {
+            k->poll_news = 1;
+        }
+        sse_encode(&k->http_out, &f);
+        sendq_wrote(&k->out, whole);
+    }
+}
+
+/* Bytes to write next on the client connection. */
+static size_t client_output(keeper *k, const unsigned char **p)
+{
+    if (!k->transport) {
+        return sendq_peek(&k->out, p);
+    }
+    if (!bytebuf_pending(&k->http_out)) {
+        encode_events(k);
+    }
+    *p = k->http_out.data + k->http_out.off;
+    return bytebuf_pending(&k->http_out);
+}
+
+static void client_wrote(keeper *k, size_t n)
+{
+    if (k->transport) {
+        bytebuf_consume(&k->http_out, n);
+    }
+    else {
+        sendq_wrote(&k->out, n);
+    }
+}
+
+static int flush_client(keeper *k, apr_time_t now)
+{
+    const unsigned char *p;
+    size_t len;
+
+    while (k->cfd >= 0 && !k->lingering && (len = client_output(k, &p)) > 0) {
         ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL);
 
         if (n < 0) {
@@ -909,13 +1171,18 @@ static int flush_client(keeper *k)
             client_drop(k, strerror(errno));
             return -1;
         }
-        sendq_wrote(&k->out, (size_t)n);
+        client_wrote(k, (size_t)n);
     }
-    if (k->cfd >= 0 && k->close_queued && sendq_final_done(&k->out) && !k->lingering) {
-        /* Our close frame is out: shut our side, drain theirs briefly. */
-        shutdown(k->cfd, SHUT_WR);
-        k->lingering = 1;
-        k->linger_until = apr_time_now() + apr_time_from_sec(LINGER_SECONDS);
+    if (k->cfd < 0 || k->lingering) {
+        return 0;
+    }
+    if (k->close_queued && sendq_final_done(&k->out)) {
+        end_output(k);          /* our close frame (or event) is out */
+    }
+    else if (k->transport == IPC_ATTACH_POLL && !sendq_has_output(&k->out)
+             && (k->poll_news || k->poll_open || now >= k->poll_until)) {
+        k->poll_answered = 1;   /* a complete answer: the client polls again */
+        end_output(k);
     }
     return 0;
 }
@@ -959,6 +1226,7 @@ static void read_client(keeper *k)
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
     }
+    k->peer_eof = n == 0;
     client_drop(k, n == 0 ? "connection closed by peer" : strerror(errno));
 }
 
@@ -1021,9 +1289,9 @@ static __attribute__((noreturn)) void run(keeper *k)
         apr_time_t now, deadline = 0;
         size_t limit = k->cfg.buffer;
 
-        flush_script(k);
-        flush_client(k);
         now = apr_time_now();
+        flush_script(k);
+        flush_client(k, now);
 
         /* The script is gone and its output read: queue the close frame
          * that carries its exit status (sent now, or on the next attach). */
@@ -1070,7 +1338,7 @@ static __attribute__((noreturn)) void run(keeper *k)
             if (bytebuf_pending(&k->to_script) < limit || k->input_done || k->close_queued) {
                 pf[npf].events |= POLLIN;
             }
-            if (sendq_has_output(&k->out)) {
+            if (sendq_has_output(&k->out) || bytebuf_pending(&k->http_out)) {
                 pf[npf].events |= POLLOUT;
             }
             ix_client = npf++;
@@ -1111,6 +1379,10 @@ static __attribute__((noreturn)) void run(keeper *k)
         }
         if (k->cfd >= 0 && k->ack_at && (!deadline || k->ack_at < deadline)) {
             deadline = k->ack_at;
+        }
+        if (k->cfd >= 0 && k->transport == IPC_ATTACH_POLL && !k->lingering
+            && (!deadline || k->poll_until < deadline)) {
+            deadline = k->poll_until;
         }
         if (k->over && !k->reaped && k->end_phase == 0) {
             timeout = 50;           /* waiting for stdin to drain */
@@ -1207,7 +1479,7 @@ void keeper_main(const keeper_env *env, int conn_fd)
         || parse_spawn(&k->cfg, body + sizeof(ipc_spawn), &cwd, &argv, &envp) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02041: [%s] malformed spawn request", k->fp);
-        send_reply(conn_fd, IPC_ERR_INTERNAL, "malformed spawn request");
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "malformed spawn request", 0);
         keeper_exit(k, 1);
     }
     k->resume_timeout = apr_time_from_msec(k->cfg.resume_timeout_ms);
@@ -1221,19 +1493,19 @@ void keeper_main(const keeper_env *env, int conn_fd)
     if (k->listen_fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
                      "WS02042: [%s] cannot listen for attaches", k->fp);
-        send_reply(conn_fd, IPC_ERR_INTERNAL, "keeper cannot listen");
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "keeper cannot listen", 0);
         keeper_exit(k, 1);
     }
     if (start_script(k, argv, envp, cwd, msg, sizeof(msg)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02043: [%s] %s", k->fp, msg);
-        send_reply(conn_fd, IPC_ERR_EXEC, msg);
+        send_reply(conn_fd, IPC_ERR_EXEC, msg, 0);
         keeper_exit(k, 1);
     }
     if (ws_table_go_live(env->table, k->cfg.slot, k->cfg.gen, getpid()) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02044: [%s] the session's slot was taken over", k->fp);
-        send_reply(conn_fd, IPC_ERR_INTERNAL, "session slot lost");
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "session slot lost", 0);
         k->over = 1;
         signal_script(k, SIGKILL);
         _exit(1);
@@ -1244,7 +1516,7 @@ void keeper_main(const keeper_env *env, int conn_fd)
     free(argv - 1);
     free(body);
 
-    send_reply(conn_fd, IPC_OK, "");
+    send_reply(conn_fd, IPC_OK, "", 0);
     if (receive_attach(k, conn_fd) < 0) {
         k->detached_since = apr_time_now();
     }

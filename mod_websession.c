@@ -27,6 +27,7 @@
 #include "apr_shm.h"
 
 #include "client_handler.h"
+#include "fallback.h"
 #include "ipc.h"
 #include "msg_format.h"
 #include "relay.h"
@@ -72,6 +73,14 @@ typedef struct {
     unsigned int buffer_set:1;
     unsigned int origin_set:1;
 } ws_dir_conf;
+
+/* How the client of a request speaks: a WebSocket (plain or websession.v1)
+ * or the HTTP fallback's down stream. */
+typedef struct {
+    int v1;
+    apr_uint32_t http;              /* 0, or IPC_ATTACH_SSE/_POLL (| _OPEN) */
+    apr_uint64_t received;          /* the fallback's WebSession-Received */
+} ws_how;
 
 typedef struct {
     unsigned max_sessions;
@@ -554,11 +563,18 @@ static void send_101(request_rec *r, int v1, const char *id)
     ap_send_interim_response(r, 1);
 }
 
-static int switch_protocols(request_rec *r, int v1, int keeper_fd, const char *id,
+/* The answer that starts the session's traffic (101, or the fallback's
+ * 200), then the connection goes to the keeper. */
+static int switch_protocols(request_rec *r, const ws_how *how, int keeper_fd, const char *id,
                             const char *fp)
 {
-    send_101(r, v1, id);
-    ws_handover(r, keeper_fd, v1 ? IPC_ATTACH_V1 : 0, fp);
+    if (how->http) {
+        ws_fallback_start(r, id);
+    }
+    else {
+        send_101(r, how->v1, id);
+    }
+    ws_handover(r, keeper_fd, (how->v1 ? IPC_ATTACH_V1 : 0) | how->http, how->received, fp);
     return OK;
 }
 
@@ -583,7 +599,7 @@ static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
     return OK;
 }
 
-static int new_session(request_rec *r, const ws_dir_conf *c, int v1)
+static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 {
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
     char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
@@ -627,7 +643,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, int v1)
 
     ipc_spawner_name(name, shared->prefix);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || send_spawn(r, c, v1, fd, slot, gen, pubid, secret, argv,
+    if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, argv,
                              script_env(r, c, fp), cwd) < 0
         || read_reply(fd, &rep) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
@@ -651,33 +667,38 @@ static int new_session(request_rec *r, const ws_dir_conf *c, int v1)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "WS00005: [%s] new session, keeper %ld", fp, (long)rep.keeper_pid);
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
-    return switch_protocols(r, v1, fd, apr_pstrdup(r->pool, id), fp);
+    return switch_protocols(r, how, fd, apr_pstrdup(r->pool, id), fp);
 }
 
 /* The one answer for an id that names no live session of this script here
  * (unknown, expired, bound elsewhere alike): no existence oracle. */
-static int session_unknown(request_rec *r, int v1)
+static int session_unknown(request_rec *r, const ws_how *how)
 {
-    if (v1) {
+    if (how->v1 && !how->http) {
         return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
     }
     return respond(r, HTTP_GONE, "session-unknown",
                    "No such session: it is unknown, expired or belongs elsewhere.");
 }
 
-static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const char *id)
+/* Find the session id names and have its keeper accept us (HELLO).
+ * Sets *keeper_fd, or -1 after answering the client; returns the
+ * handler's result in that case. */
+static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                        const char *id, int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
 {
     unsigned char secret[WS_SECRET_LEN], bind[WS_BIND_LEN];
-    char fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
+    char name[IPC_NAME_MAX];
     ws_slot_info info;
     ipc_reply rep;
     int fd;
 
+    *keeper_fd = -1;
     if (!ws_id_decode(id, secret)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
-        if (v1) {
+        if (how->v1 && !how->http) {
             return refuse_in_band(r, WSV1_CLOSE_MISMATCH, "malformed session id");
         }
         return respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
@@ -687,7 +708,7 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const ch
     if (ws_table_lookup(shared->table, secret, bind, &info) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00011: Session-ID names no session of this script");
-        return session_unknown(r, v1);
+        return session_unknown(r, how);
     }
     ws_pubid_hex(info.pubid, fp);
     ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
@@ -702,12 +723,71 @@ static int resume_session(request_rec *r, const ws_dir_conf *c, int v1, const ch
         if (info.keeper_pid > 0 && kill(info.keeper_pid, 0) < 0 && errno == ESRCH) {
             ws_table_release(shared->table, info.slot, info.gen);
         }
-        return session_unknown(r, v1);
+        return session_unknown(r, how);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "WS00013: [%s] client re-attached", fp);
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
-    return switch_protocols(r, v1, fd, NULL, fp);
+    *keeper_fd = fd;
+    return OK;
+}
+
+static int resume_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                          const char *id)
+{
+    char fp[2 * WS_PUBID_LEN + 1];
+    int fd, rc = reach_keeper(r, c, how, id, &fd, fp);
+
+    if (fd < 0) {
+        return rc;
+    }
+    /* Polls come back all the time: only news is logged at info. */
+    ap_log_rerror(APLOG_MARK, (how->http & IPC_ATTACH_POLL) ? APLOG_DEBUG : APLOG_INFO, 0, r,
+                  "WS00013: [%s] client re-attached", fp);
+    return switch_protocols(r, how, fd, NULL, fp);
+}
+
+static int refuse_origin(request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "WS00022: Origin %s is not allowed by WebSessionOrigin",
+                  apr_table_get(r->headers_in, "Origin"));
+    return respond(r, HTTP_FORBIDDEN, "origin-refused",
+                   "This page's origin may not open sessions here (WebSessionOrigin).");
+}
+
+/* A request of the HTTP fallback (it has WebSession-Transport). */
+static int fallback_request(request_rec *r, const ws_dir_conf *c)
+{
+    const char *id = apr_table_get(r->headers_in, "Session-ID");
+    char fp[2 * WS_PUBID_LEN + 1];
+    ws_fallback_req req;
+    ws_how how;
+    int fd, rc = ws_fallback_parse(r, &req, respond);
+
+    if (rc != DECLINED) {
+        return rc;
+    }
+    if (!origin_allowed(r, c)) {
+        return refuse_origin(r);
+    }
+    memset(&how, 0, sizeof(how));
+    how.v1 = 1;
+    if (req.down) {
+        how.http = req.flags;
+        how.received = req.received;
+        return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
+    }
+    if (!id) {
+        return respond(r, HTTP_BAD_REQUEST, "bad-request",
+                       "A POST needs the Session-ID header of its session.");
+    }
+    how.http = req.flags;
+    rc = reach_keeper(r, c, &how, id, &fd, fp);
+    if (fd < 0) {
+        return rc;
+    }
+    return ws_fallback_post(r, &req, fd, c->buffer > c->max_message ? c->buffer
+                                                                     : c->max_message,
+                            fp, respond);
 }
 
 /* ---- hooks ------------------------------------------------------------ */
@@ -719,6 +799,7 @@ static int ws_handler(request_rec *r)
     ws_hs_result res;
     const char *id, *protocols;
     char idbuf[256];
+    ws_how how;
     int v1;
 
     if (!c->on || r->main) {
@@ -734,6 +815,9 @@ static int ws_handler(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "WS00020: sessions are unavailable: the module did not initialise");
         return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (apr_table_get(r->headers_in, "WebSession-Transport")) {
+        return fallback_request(r, c);
     }
     hs.method = r->method;
     hs.http11 = r->proto_num >= HTTP_VERSION(1, 1);
@@ -764,11 +848,7 @@ static int ws_handler(request_rec *r)
         return respond(r, HTTP_BAD_REQUEST, "bad-handshake", ws_hs_result_text(res));
     }
     if (!origin_allowed(r, c)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "WS00022: Origin %s is not allowed by WebSessionOrigin",
-                      apr_table_get(r->headers_in, "Origin"));
-        return respond(r, HTTP_FORBIDDEN, "origin-refused",
-                       "This page's origin may not open sessions here (WebSessionOrigin).");
+        return refuse_origin(r);
     }
     protocols = apr_table_get(r->headers_in, "Sec-WebSocket-Protocol");
     v1 = ws_hs_has_token(protocols, WSV1_PROTOCOL);
@@ -785,7 +865,9 @@ static int ws_handler(request_rec *r)
             break;
         }
     }
-    return id ? resume_session(r, c, v1, id) : new_session(r, c, v1);
+    memset(&how, 0, sizeof(how));
+    how.v1 = v1;
+    return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
 }
 
 static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -105,12 +105,14 @@ static apr_status_t drain_filters(request_rec *r, apr_bucket_brigade *bb,
 }
 
 /* IPC_ATTACH; body has room for the header before its prelen bytes. */
-static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, char *body,
-                                apr_size_t prelen, int pass_fd)
+static apr_status_t send_attach(int keeper_fd, apr_uint32_t flags, apr_uint64_t received,
+                                char *body, apr_size_t prelen, int pass_fd)
 {
     ipc_attach a;
 
+    memset(&a, 0, sizeof(a));
     a.flags = flags;
+    a.received = received;
     a.preread_len = (uint32_t)prelen;
     memcpy(body, &a, sizeof(a));
     if (ipc_send_msg(keeper_fd, IPC_ATTACH, body, sizeof(a) + prelen, pass_fd) < 0) {
@@ -210,7 +212,7 @@ static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
 }
 
 apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
-                         const char *fp)
+                         apr_uint64_t received, const char *fp)
 {
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
@@ -238,7 +240,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
         apr_os_sock_t cfd;
 
         apr_os_sock_get(&cfd, csd);
-        rv = send_attach(keeper_fd, IPC_ATTACH_FD | flags, body, prelen, cfd);
+        rv = send_attach(keeper_fd, IPC_ATTACH_FD | flags, received, body, prelen, cfd);
         close(keeper_fd);
         if (rv != APR_SUCCESS) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
@@ -249,7 +251,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
         c->aborted = 1;
         return APR_SUCCESS;
     }
-    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY | flags, body, prelen, -1);
+    rv = send_attach(keeper_fd, IPC_ATTACH_RELAY | flags, received, body, prelen, -1);
     if (rv == APR_SUCCESS) {
         rv = relay(r, keeper_fd, fp, bb);
     }

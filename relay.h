@@ -12,7 +12,9 @@
  *    ends; it never blocks one direction on the other.
  *  - keeper_fd is closed in every case.  Returns APR_SUCCESS or the error
  *    that ended the transfer (already logged).
- *  - flags are added to the attach (IPC_ATTACH_V1).
+ *  - flags are added to the attach (IPC_ATTACH_V1, the HTTP fallback's
+ *    IPC_ATTACH_SSE/_POLL/_OPEN), and received is the fallback client's
+ *    resume point (0 otherwise).
  */
 #ifndef WS_RELAY_H
 #define WS_RELAY_H
@@ -20,6 +22,6 @@
 #include "httpd.h"
 
 apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
-                         const char *fingerprint);
+                         apr_uint64_t received, const char *fingerprint);
 
 #endif /* WS_RELAY_H */

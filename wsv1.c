@@ -5,7 +5,7 @@
 #include "wsv1.h"
 
 /* Decimal number filling p[0..len): 1-20 digits, no leading zero. */
-static int parse_number(const unsigned char *p, size_t len, uint64_t *out)
+int wsv1_number(const unsigned char *p, size_t len, uint64_t *out)
 {
     uint64_t v = 0;
 
@@ -51,7 +51,7 @@ wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m
         const unsigned char *sp = memchr(p + 1, ' ', len - 1);
         size_t nlen = sp ? (size_t)(sp - p - 1) : len - 1;
 
-        if (!parse_number(p + 1, nlen, &m->n)
+        if (!wsv1_number(p + 1, nlen, &m->n)
             || !(m->n == 1000 || (m->n >= 3000 && m->n <= 4999))) {
             return bad(m, "websession.v1: bad close (C<code>: 1000 or 3000-4999)");
         }
@@ -68,7 +68,7 @@ wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m
     }
     switch (p[0]) {
     case 'A':
-        if (!parse_number(p + 1, len - 1, &m->n)) {
+        if (!wsv1_number(p + 1, len - 1, &m->n)) {
             return bad(m, "websession.v1: bad acknowledgement");
         }
         m->type = WSV1_ACK;
@@ -77,8 +77,8 @@ wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m
         const unsigned char *sp = memchr(p + 1, ' ', len - 1);
         size_t nlen = sp ? (size_t)(sp - p - 1) : len - 1;
 
-        if (!parse_number(p + 1, nlen, &m->n)
-            || (sp && !parse_number(sp + 1, len - nlen - 2, &m->window))) {
+        if (!wsv1_number(p + 1, nlen, &m->n)
+            || (sp && !wsv1_number(sp + 1, len - nlen - 2, &m->window))) {
             return bad(m, "websession.v1: bad resume point");
         }
         m->type = WSV1_RESUME;

@@ -48,6 +48,10 @@ typedef struct {
     const char *error;              /* BAD: why */
 } wsv1_msg;
 
+/* A count as the protocol writes it (also in the HTTP fallback's headers):
+ * 1 if p[0..len) is one, stored in *out. */
+int wsv1_number(const unsigned char *p, size_t len, uint64_t *out);
+
 /* Classify one message (binary: it came in a binary frame). */
 wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m);
 
