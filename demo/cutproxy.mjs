@@ -8,18 +8,26 @@
 //
 //   node demo/cutproxy.mjs --listen 127.0.0.1:8080 --target 127.0.0.1:8081
 //
+// It can also behave like the proxies that break WebSockets, to show and
+// test the library's HTTP fallback (new connections only):
+//   --strip-upgrade   remove Upgrade, Connection and Sec-WebSocket-* from
+//                     requests (a proxy that knows nothing of WebSocket)
+//   --buffer          hold each response until it is complete (the server
+//                     closed the connection), then send it whole
+//
 // Control requests, answered by the proxy itself when they are the first
 // request of a connection (JSON; every other request goes to Apache):
 //   POST /demo-control/cut            drop every other connection (RST)
 //   POST /demo-control/cut?mode=fin   ... with FIN instead of RST
-//   GET  /demo-control/status         counters
+//   POST /demo-control/mode?strip=1&buffer=0   switch those behaviours
+//   GET  /demo-control/status         counters and behaviours
 // For every other connection that is not a WebSocket upgrade, the proxy
 // sets "Connection: close" on its first request, so a browser never sends a
 // control request on a connection it already forwarded to Apache.
 //
 // As a module: new CutProxy({ targetPort }).listen() -> port; cut();
 // refuse(true|false) (while true, new connections are reset at once);
-// close().
+// setMode({ stripUpgrade, buffer }); close().
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 
@@ -54,16 +62,22 @@ export class CutProxy {
      * @param {number} o.targetPort  Apache's port
      * @param {string} [o.targetHost='127.0.0.1']
      * @param {boolean} [o.control=true]  answer /demo-control/ requests
+     * @param {boolean} [o.stripUpgrade=false]  remove the WebSocket upgrade
+     *   headers from requests
+     * @param {boolean} [o.buffer=false]  deliver responses only once complete
      * @param {Function} [o.log]  called with one line per event
      */
     constructor(o) {
+        this.stripUpgrade = !!o.stripUpgrade;
+        this.buffer = !!o.buffer;
         this.targetHost = o.targetHost || '127.0.0.1';
         this.targetPort = o.targetPort;
         this.control = o.control !== false;
         this.log = o.log || (() => {});
         this.pairs = new Set();       // { client, server, upgrade }
         this.refusing = false;
-        this.stats = { connections: 0, upgrades: 0, cuts: 0, dropped: 0, refused: 0 };
+        this.stats = { connections: 0, upgrades: 0, cuts: 0, dropped: 0, refused: 0,
+                       stripped: 0, buffered: 0 };
         this.server = net.createServer((c) => this._accept(c));
     }
 
@@ -101,6 +115,19 @@ export class CutProxy {
         this.stats.dropped += dropped;
         this.log(`cut: ${dropped} connection(s), ${websockets} WebSocket(s), ${reset ? 'RST' : 'FIN'}`);
         return { dropped, websockets };
+    }
+
+    /** Behave (for new connections) like a proxy that strips the upgrade
+     *  headers and/or buffers whole responses. */
+    setMode(m) {
+        if (m.stripUpgrade !== undefined) {
+            this.stripUpgrade = !!m.stripUpgrade;
+        }
+        if (m.buffer !== undefined) {
+            this.buffer = !!m.buffer;
+        }
+        this.log(`mode: strip-upgrade ${this.stripUpgrade ? 'on' : 'off'},`
+                 + ` buffer ${this.buffer ? 'on' : 'off'}`);
     }
 
     /** While on, every new connection is reset as soon as it arrives (as
@@ -155,6 +182,11 @@ export class CutProxy {
             return;
         }
         pair.upgrade = h.headers.some((l) => /^upgrade\s*:/i.test(l));
+        if (pair.upgrade && this.stripUpgrade) {
+            h.headers = h.headers.filter((l) => !/^(upgrade|sec-websocket-[a-z]+)\s*:/i.test(l));
+            pair.upgrade = false;
+            this.stats.stripped++;
+        }
         if (pair.upgrade) {
             this.stats.upgrades++;
         } else {
@@ -173,9 +205,21 @@ export class CutProxy {
         server.once('connect', () => {
             server.write(head);
             pair.client.pipe(server);
-            server.pipe(pair.client);
+            if (this.buffer && !pair.upgrade) {
+                this._buffered(pair, server);
+            } else {
+                server.pipe(pair.client);
+            }
             pair.client.resume();
         });
+    }
+
+    /** The response reaches the client only when the server has ended it. */
+    _buffered(pair, server) {
+        const chunks = [];
+        this.stats.buffered++;
+        server.on('data', (c) => chunks.push(c));
+        server.on('end', () => pair.client.end(Buffer.concat(chunks)));
     }
 
     _answer(pair, method, target) {
@@ -185,11 +229,16 @@ export class CutProxy {
         if (url.pathname === CONTROL + 'cut' && method === 'POST') {
             const r = this.cut({ mode: url.searchParams.get('mode') || 'rst', except: pair });
             body = { ok: true, ...r };
+        } else if (url.pathname === CONTROL + 'mode' && method === 'POST') {
+            const flag = (k) => (url.searchParams.has(k) ? url.searchParams.get(k) === '1' : undefined);
+            this.setMode({ stripUpgrade: flag('strip'), buffer: flag('buffer') });
+            body = { ok: true, stripUpgrade: this.stripUpgrade, buffer: this.buffer };
         } else if (url.pathname === CONTROL + 'status' && method === 'GET') {
-            body = { ok: true, ...this.stats };
+            body = { ok: true, ...this.stats, stripUpgrade: this.stripUpgrade, buffer: this.buffer };
         } else {
             status = 404;
-            body = { ok: false, error: 'POST ' + CONTROL + 'cut or GET ' + CONTROL + 'status' };
+            body = { ok: false, error: 'POST ' + CONTROL + 'cut, POST ' + CONTROL + 'mode or GET '
+                     + CONTROL + 'status' };
         }
         const text = JSON.stringify(body);
         this.pairs.delete(pair);
@@ -211,14 +260,21 @@ function hostPort(s, what) {
 
 async function main(argv) {
     const args = {};
-    for (let i = 0; i < argv.length; i += 2) {
-        args[argv[i].replace(/^--/, '')] = argv[i + 1];
+    for (let i = 0; i < argv.length; i++) {
+        const name = argv[i].replace(/^--/, '');
+        if (name === 'strip-upgrade' || name === 'buffer') {
+            args[name] = true;
+        } else {
+            args[name] = argv[++i];
+        }
     }
     const listen = hostPort(args.listen, '--listen');
     const target = hostPort(args.target, '--target');
     const proxy = new CutProxy({
         targetHost: target.host,
         targetPort: target.port,
+        stripUpgrade: !!args['strip-upgrade'],
+        buffer: !!args.buffer,
         log: (line) => console.error('cutproxy: ' + line),
     });
     await proxy.listen(listen.port, listen.host);
