@@ -828,8 +828,11 @@
             }
             if (this._firstSeq !== null && this._firstSeq < first + count) {
                 // The server did not take them all (its buffer toward the
-                // script is full): send the rest again after a pause.
-                this._holdDelay = Math.min(RESEND_MAX, this._holdDelay ? this._holdDelay * 2 : RESEND_MIN);
+                // script is full): send the rest again after a pause, which
+                // grows while it takes nothing.
+                if (this._firstSeq === first || !this._holdDelay) {
+                    this._holdDelay = Math.min(RESEND_MAX, this._holdDelay ? this._holdDelay * 2 : RESEND_MIN);
+                }
                 this._holding = true;
                 this._later(() => {
                     this._holding = false;
@@ -1553,8 +1556,8 @@
         Object.defineProperty(WebSession.prototype, name, { value, enumerable: true });
     }
 
-    /** Internal pieces, for tests and for transports to come. */
-    WebSession._internal = { backoffDelay, utf8Length, resolveUrls, TRANSPORTS };
+    /** Internal pieces, for tests. */
+    WebSession._internal = { backoffDelay, utf8Length, resolveUrls, sseParser, TRANSPORTS };
 
     return WebSession;
 });
