@@ -816,7 +816,9 @@
             this._postFailures = 0;
             this._failedFor = 0;
             this._covered(n);
-            if (close !== null) {
+            // A server whose buffer is full stops at the first D it cannot
+            // take and reads no record after it: then C was not seen either.
+            if (close !== null && n >= first + count - 1) {
                 this._closeRecord = null;
                 this._closeSent = true;
                 if (this._rx === null) {

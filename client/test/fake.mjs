@@ -320,7 +320,8 @@ export function makeFakeFetch() {
  * The server's side of the HTTP fallback over a fake fetch, for one session:
  * counts what it received (each D once, by number), numbers what it sends,
  * resends from the client's count, takes at most `capacity` D records per
- * POST (its buffer toward the script), ends polls as the module does.
+ * POST (its buffer toward the script: it then reads no further record), ends
+ * polls as the module does.
  */
 export class FakeHttpServer {
     constructor(fetch, { id = 'A'.repeat(32), window = 1 << 20, capacity = Infinity } = {}) {
@@ -421,6 +422,8 @@ export class FakeHttpServer {
                 } else if (taken < this.capacity) {
                     this.received.push(type === 'B' ? p.subarray(1) : p.slice(1));
                     taken++;
+                } else {
+                    break;             // full: no record after this one is looked at
                 }
                 seq++;
             } else if (p[0] === 'A') {

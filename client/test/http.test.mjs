@@ -525,6 +525,16 @@ test('close: C waits while the server holds back data, and goes with the last of
     t.mock.timers.tick(100);
     await flush();
     assert.deepEqual(fetch.last('POST').records(), [['T', 'Db'], ['T', 'C1000']]);
+    fetch.last('POST').respond(200, {}, 'A1');      // still full: it saw neither Db nor C
+    await flush();
+    t.mock.timers.tick(200);
+    await flush();
+    assert.deepEqual(fetch.last('POST').records(), [['T', 'Db'], ['T', 'C1000']], 'C again');
+    fetch.last('POST').respond(200, {}, 'A2');
+    await flush();
+    t.mock.timers.tick(10000);
+    await flush();
+    assert.equal(fetch.posts().length, 3, 'done');
 });
 
 test('close: without a down request (a connection only to say goodbye), the POST\'s answer ends it', async (t) => {
