@@ -407,7 +407,7 @@
             this._rx = null;                 // server data messages received (from R<m>)
             this._gotR = false;              // this connection's first R arrived
             this._pollR = false;             // the current poll brought an R
-            this._pollFailures = 0;
+            this._pollFailures = 0;          // failed polls since one brought an R
             // up
             this._firstSeq = null;           // the number of _pending[0], from the first R
             this._pending = [];              // framed records of D not yet covered
@@ -606,7 +606,6 @@
                 return;
             }
             if (why === '' && this._pollR) {
-                this._pollFailures = 0;
                 this._get(false);          // the next poll, at once
                 return;
             }
@@ -698,6 +697,7 @@
                     }
                     const n = Number(m[1]);
                     this._pollR = true;
+                    this._pollFailures = 0;    // this poll reached the server
                     if (this._gotR) {
                         msg = 'A' + m[1];  // a poll's fresh R acknowledges
                         this._covered(n);

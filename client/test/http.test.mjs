@@ -285,6 +285,23 @@ test('poll: a failed poll is repeated with the same count after a short backoff,
     assert.match(log.at(-1)[2], /^poll failed/);
 });
 
+test('poll: a poll cut after it brought its R starts the count of failures anew', async (t) => {
+    const { fetch, log, messages } = await opened(t, 'poll');
+    fetch.last('GET').end();
+    await flush();
+    for (let i = 1; i <= 2 * 3 + 1; i++) {          // more cuts than POLL_RETRIES in a row
+        fetch.last('GET').open().events('R0 1048576', 'Dm' + i);
+        await flush();
+        fetch.last('GET').fail();
+        await flush();
+        t.mock.timers.tick(1000);
+        await flush();
+    }
+    assert.equal(log.filter((e) => e[0] === 'close').length, 0, 'each cut poll had reached the server');
+    assert.equal(messages().filter((m) => m[0] === 'D').length, 7);
+    assert.equal(fetch.last('GET').headers['websession-received'], '7');
+});
+
 test('poll: an answer without R (evicted, cut by a proxy) counts as a failed poll', async (t) => {
     const { fetch } = await opened(t, 'poll');
     fetch.last('GET').end();
