@@ -44,12 +44,13 @@
     const DEFAULTS = {
         WebSocket: undefined,        // implementation; default globalThis.WebSocket
         webSocketOptions: undefined, // third constructor argument (e.g. Node's ws)
-        fetch: undefined,            // for the not-persistent diagnosis; default globalThis.fetch
+        fetch: undefined,            // HTTP transports, diagnosis; default globalThis.fetch
         minBackoff: 100,
         maxBackoff: 10000,
         connectTimeout: 10000,
+        fallbackTimeout: 4000,
         heartbeatTimeout: 90000,
-        transport: 'websocket',
+        transport: 'auto',
         random: Math.random,
     };
 
@@ -171,8 +172,10 @@
     //
     // A transport is one connection attempt. The session creates it with
     //   factory(urls, protocols, options, events)
-    // where urls is { ws, http } and events is
-    //   { open(), message(data: string | Uint8Array), close(code, reason) }.
+    // where urls is { ws, http }, protocols is ['websession.v1'] on a new
+    // session and ['websession.v1', 'websession.id.' + id] to resume, and
+    // events is
+    //   { open(), message(data: string | Uint8Array), close(code, reason, fatal) }.
     // It returns an object with
     //   protocol          the subprotocol the server selected (after open)
     //   send(data)        data: a string (text frame) or a Uint8Array (binary)
@@ -181,8 +184,11 @@
     //                     and silently (no close event follows)
     // close(code) with code 1006 (or 1015) means the connection was lost
     // without a close frame; any other code is the server's close frame.
-    // Only 'websocket' exists today; 'sse' and 'longpoll' would implement the
-    // same five members over HTTP requests.
+    // fatal (1006 only) says the target answered, and is not a WebSession
+    // script at all: retrying cannot help.
+    //
+    // 'websocket' is websession.v1 over a WebSocket; 'sse' and 'poll' carry
+    // the same messages over plain HTTP requests (the fallback transports).
 
     function websocketTransport(urls, protocols, options, events) {
         const Impl = options.WebSocket || (typeof WebSocket === 'function' ? WebSocket : null);
@@ -246,7 +252,636 @@
         };
     }
 
-    const TRANSPORTS = { websocket: websocketTransport };
+    // ---- the HTTP fallback transports (PROTOCOL.md, "The HTTP fallback
+    // transports"): one down request (an event stream, or a series of long
+    // polls) brings the server's messages; POSTs of framed records carry
+    // ours. The session sees the same messages as over a WebSocket.
+
+    const POLL_RETRIES = 3;          // a failed poll is repeated this often
+    const RESEND_MIN = 100;          // ms before re-sending what the server
+    const RESEND_MAX = 1000;         // did not take, growing to this
+    const UP_BUDGET = 65536;         // bytes per POST before the window is known
+    const REASON_MAX = 200;          // characters of an error body in a reason
+    const COUNT = '(0|[1-9][0-9]{0,19})';
+    const R_MESSAGE = new RegExp('^R' + COUNT + '(?: ' + COUNT + ')?$');
+    const CLOSE_DATA = /^([0-9]{1,5})(?: ([^]*))?$/;
+
+    /**
+     * An incremental text/event-stream parser. push() takes decoded text in
+     * pieces cut anywhere; onEvent(type, data) is called for each complete
+     * event with data ('' type when there is no event field). Lines end with
+     * CRLF, LF or CR; data lines are joined with LF; comments and other
+     * fields are skipped; an event without data is not dispatched.
+     */
+    function sseParser(onEvent) {
+        let partial = '';            // a line not yet ended
+        let afterCR = false;         // the last piece ended with CR: skip an LF
+        let type = '';
+        let data = null;             // the data lines so far, or null
+        const LINE_END = /\r\n|\r|\n/g;
+
+        function line(l) {
+            if (l === '') {
+                const t = type;
+                const d = data;
+                type = '';
+                data = null;
+                if (d) {
+                    onEvent(t, d.join('\n'));
+                }
+                return;
+            }
+            const colon = l.indexOf(':');
+            if (colon === 0) {
+                return;                        // a comment
+            }
+            const field = colon < 0 ? l : l.slice(0, colon);
+            let value = colon < 0 ? '' : l.slice(colon + 1);
+            if (value.charAt(0) === ' ') {
+                value = value.slice(1);
+            }
+            if (field === 'data') {
+                (data || (data = [])).push(value);
+            } else if (field === 'event') {
+                type = value;
+            }
+        }
+
+        return {
+            push(text) {
+                let start = 0;
+                if (afterCR && text.length) {
+                    afterCR = false;
+                    if (text.charAt(0) === '\n') {
+                        start = 1;
+                    }
+                }
+                LINE_END.lastIndex = start;
+                let m;
+                while ((m = LINE_END.exec(text))) {
+                    const l = partial + text.slice(start, m.index);
+                    partial = '';
+                    start = m.index + m[0].length;
+                    if (m[0] === '\r' && start === text.length) {
+                        afterCR = true;         // CRLF may be cut between pieces
+                    }
+                    line(l);
+                }
+                partial += text.slice(start);
+            },
+        };
+    }
+
+    /** The bytes of standard base64 (atob's alphabet, padding optional). */
+    function base64Bytes(s) {
+        const bin = atob(s);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) {
+            bytes[i] = bin.charCodeAt(i);
+        }
+        return bytes;
+    }
+
+    const encoder = typeof TextEncoder === 'function' ? new TextEncoder() : null;
+
+    /** One record of the framed format: "T <len>\n<payload>\n" for a string,
+     *  "B <len>\n<bytes>\n" for bytes; len counts bytes. */
+    function framedRecord(data) {
+        const payload = typeof data === 'string' ? encoder.encode(data) : data;
+        const head = encoder.encode((typeof data === 'string' ? 'T ' : 'B ') + payload.length + '\n');
+        const rec = new Uint8Array(head.length + payload.length + 1);
+        rec.set(head);
+        rec.set(payload, head.length);
+        rec[rec.length - 1] = 0x0a;
+        return rec;
+    }
+
+    function concatBytes(parts) {
+        let n = 0;
+        for (const p of parts) {
+            n += p.length;
+        }
+        const out = new Uint8Array(n);
+        let at = 0;
+        for (const p of parts) {
+            out.set(p, at);
+            at += p.length;
+        }
+        return out;
+    }
+
+    /** An error body as a one-line reason. */
+    async function reasonText(res) {
+        try {
+            return (await res.text()).trim().replace(/\s+/g, ' ').slice(0, REASON_MAX);
+        } catch (e) {
+            return '';
+        }
+    }
+
+    /**
+     * One fallback "connection" (see the transports comment for the
+     * interface). The session's first send is R<m>: it starts the down side
+     * with WebSession-Received: m. The server's first R<n> <w> numbers our
+     * uploads from n + 1; we keep each D until a count covers it.
+     */
+    class HttpTransport {
+        constructor(variant, urls, protocols, options, events) {
+            const f = options.fetch || (typeof fetch === 'function' ? fetch : null);
+            if (!f || !encoder || typeof AbortController !== 'function') {
+                throw new TypeError('WebSession: the ' + variant + ' transport needs fetch, '
+                                    + 'AbortController and TextEncoder (pass options.fetch)');
+            }
+            this._fetch = f;
+            this._variant = variant;
+            this._poll = variant === 'poll';
+            this._url = urls.http;
+            this._opts = options;
+            this._events = events;
+            const token = protocols[1];
+            this._id = token ? (token.startsWith(ID_PREFIX) ? token.slice(ID_PREFIX.length) : token) : null;
+            this._live = true;
+            this._requests = new Set();      // AbortControllers of our fetches
+            this._timers = new Set();
+            // down
+            this._rx = null;                 // server data messages received (from R<m>)
+            this._gotR = false;              // this connection's first R arrived
+            this._pollR = false;             // the current poll brought an R
+            this._pollFailures = 0;          // failed polls since one brought an R
+            // up
+            this._firstSeq = null;           // the number of _pending[0], from the first R
+            this._pending = [];              // framed records of D not yet covered
+            this._ack = null;                // the latest A to send, or null
+            this._closeRecord = null;        // C<code>[ <reason>], until it is sent
+            this._closeSent = false;
+            this._posting = false;           // a POST (or its retry) is under way
+            this._pumpQueued = false;
+            this._holding = false;           // re-sending waits (server flow control)
+            this._holdDelay = 0;
+            this._postFailures = 0;          // failed POSTs since the last answer
+            this._failedFor = 0;             // ms of retry delays since then
+            this._budget = UP_BUDGET;
+            queueMicrotask(() => {
+                if (this._live) {
+                    events.open();
+                }
+            });
+        }
+
+        get protocol() {
+            return PROTOCOL;
+        }
+
+        send(data) {
+            if (!this._live) {
+                return;
+            }
+            if (typeof data === 'string') {
+                const type = data.charAt(0);
+                if (type === 'R') {
+                    if (this._rx === null) {
+                        this._rx = parseCount(data.slice(1));
+                        this._get(true);
+                    }
+                    return;
+                }
+                if (type === 'A') {
+                    // In poll mode every poll states our count: no POST needed.
+                    if (!this._poll) {
+                        this._ack = data;
+                        this._pump();
+                    }
+                    return;
+                }
+            }
+            this._pending.push(framedRecord(data));
+            this._pump();
+        }
+
+        close(code, reason) {
+            if (this._live && this._closeRecord === null && !this._closeSent) {
+                this._closeRecord = 'C' + code + (reason ? ' ' + reason : '');
+                this._pump();
+            }
+        }
+
+        abort() {
+            this._stop();
+        }
+
+        // ---- plumbing ----
+
+        _stop() {
+            this._live = false;
+            for (const ac of this._requests) {
+                ac.abort();
+            }
+            this._requests.clear();
+            for (const t of this._timers) {
+                clearTimeout(t);
+            }
+            this._timers.clear();
+        }
+
+        /** Reports the end of this connection, once, and stops everything. */
+        _finish(code, reason, fatal) {
+            if (this._live) {
+                this._stop();
+                this._events.close(code, reason, fatal);
+            }
+        }
+
+        /** Something from the server broke websession.v1: tell the server we
+         *  leave (best effort), then report it like a server's close. */
+        _broken(why) {
+            const reason = 'websession.v1: ' + why;
+            if (this._id) {
+                const body = framedRecord('C1000 ' + reason.slice(0, 120));
+                this._fetch(this._url, { method: 'POST', cache: 'no-store', keepalive: true, body,
+                                         headers: this._headers({ 'WebSession-Sequence': '1' }) })
+                    .catch(() => {});
+            }
+            this._finish(1002, reason);
+        }
+
+        _later(fn, ms) {
+            const t = setTimeout(() => {
+                this._timers.delete(t);
+                if (this._live) {
+                    fn();
+                }
+            }, ms);
+            this._timers.add(t);
+        }
+
+        _headers(extra) {
+            const h = { 'WebSession-Transport': this._variant };
+            if (this._id) {
+                h['Session-ID'] = this._id;
+            }
+            return Object.assign(h, extra);
+        }
+
+        /** fetch() with our AbortController; null once the transport is gone. */
+        async _request(ac, init) {
+            this._requests.add(ac);
+            init.signal = ac.signal;
+            init.cache = 'no-store';
+            const res = await this._fetch(this._url, init);
+            return this._live ? res : null;
+        }
+
+        _setId(id) {
+            if (!this._id && /^[A-Za-z0-9_-]+$/.test(id)) {
+                this._id = id;
+                this._pump();              // a close may wait for it
+            }
+        }
+
+        // ---- down: the event stream or the polls ----
+
+        async _get(first) {
+            const extra = { 'WebSession-Received': String(this._rx), Accept: 'text/event-stream' };
+            if (this._poll && first) {
+                extra['WebSession-Poll'] = 'open';
+            }
+            const ac = new AbortController();
+            this._pollR = false;
+            let failure;
+            try {
+                const res = await this._request(ac, { method: 'GET', headers: this._headers(extra) });
+                if (!res) {
+                    return;
+                }
+                if (res.status !== 200
+                    || !/^text\/event-stream\b/i.test(res.headers.get('Content-Type') || '')) {
+                    failure = await this._refused(res, first);
+                } else {
+                    const id = res.headers.get('Session-ID');
+                    if (id && !this._id) {
+                        this._setId(id);
+                        this._events.message('I' + id);    // before the body's messages
+                    }
+                    failure = await this._read(res);
+                }
+            } catch (e) {
+                failure = 'request failed: ' + ((e && e.message) || e);
+            } finally {
+                this._requests.delete(ac);
+            }
+            if (!this._live || failure === null) {
+                return;
+            }
+            this._downEnded(failure);
+        }
+
+        /** Reads the event stream; a reason why it ended, or null when it
+         *  ended with a close event. */
+        async _read(res) {
+            if (!res.body) {
+                return 'empty response';
+            }
+            const reader = res.body.getReader();
+            const decoder = new TextDecoder();
+            const parser = sseParser((type, data) => this._onEvent(type, data));
+            for (;;) {
+                const { done, value } = await reader.read();
+                if (!this._live) {
+                    reader.cancel().catch(() => {});   // for a fetch without abort
+                    return null;
+                }
+                if (done) {
+                    parser.push(decoder.decode());
+                    return this._live ? '' : null;
+                }
+                parser.push(decoder.decode(value, { stream: true }));
+            }
+        }
+
+        /** A down request ended without a close event: why, or '' after a
+         *  complete response. */
+        _downEnded(why) {
+            if (!this._poll) {
+                this._finish(1006, 'the event stream ended' + (why ? ': ' + why : ''));
+                return;
+            }
+            if (why === '' && this._pollR) {
+                this._get(false);          // the next poll, at once
+                return;
+            }
+            if (!this._gotR || ++this._pollFailures > POLL_RETRIES) {
+                this._finish(1006, 'poll failed: ' + (why || 'no resume point in the answer'));
+                return;
+            }
+            const o = this._opts;
+            this._later(() => this._get(false),
+                        backoffDelay(this._pollFailures, o.minBackoff, o.maxBackoff, o.random));
+        }
+
+        /**
+         * A down request answered without an event stream. Returns a reason
+         * to retry (a later poll, through a proxy), or null after reporting
+         * the end of this connection.
+         */
+        async _refused(res, first) {
+            const error = res.headers.get('WebSession-Error');
+            const what = 'HTTP ' + res.status + (error ? ' ' + error : '');
+            if (!error) {
+                if (res.body) {
+                    res.body.cancel().catch(() => {});
+                }
+                if (!first) {
+                    return what;           // a proxy in the way, not the script
+                }
+                const type = res.headers.get('Content-Type');
+                this._finish(1006, what + (type ? ' (' + type + ')' : '')
+                             + ': not a WebSession script', true);
+                return null;
+            }
+            const text = await reasonText(res);
+            if (res.status === 410 || error === 'session-unknown') {
+                this._finish(4410, text || 'session unknown or expired');
+            } else {
+                this._finish(1006, what + (text ? ': ' + text : ''));
+            }
+            return null;
+        }
+
+        _onEvent(type, data) {
+            if (!this._live) {
+                return;
+            }
+            let msg = data;
+            try {
+                if (type === 'text64') {
+                    msg = new TextDecoder('utf-8', { fatal: true }).decode(base64Bytes(data));
+                } else if (type === 'binary') {
+                    msg = base64Bytes(data);
+                } else if (type === 'close') {
+                    const m = CLOSE_DATA.exec(data);
+                    if (!m) {
+                        this._broken('bad close event ' + JSON.stringify(data.slice(0, 40)));
+                        return;
+                    }
+                    this._finish(Number(m[1]), m[2] || '');
+                    return;
+                } else if (type !== '' && type !== 'message') {
+                    this._broken('unknown event ' + JSON.stringify(type.slice(0, 40)));
+                    return;
+                }
+            } catch (e) {
+                this._broken('bad ' + type + ' event');
+                return;
+            }
+            this._onMessage(msg);
+        }
+
+        _onMessage(msg) {
+            if (typeof msg !== 'string') {
+                this._rx++;
+            } else {
+                switch (msg.charAt(0)) {
+                case 'D':
+                    this._rx++;
+                    break;
+                case 'I':
+                    this._setId(msg.slice(1));
+                    break;
+                case 'A':
+                    this._covered(parseCount(msg.slice(1)));
+                    break;
+                case 'R': {
+                    const m = R_MESSAGE.exec(msg);
+                    if (!m) {
+                        break;             // the session refuses it
+                    }
+                    const n = Number(m[1]);
+                    this._pollR = true;
+                    this._pollFailures = 0;    // this poll reached the server
+                    if (this._gotR) {
+                        msg = 'A' + m[1];  // a poll's fresh R acknowledges
+                        this._covered(n);
+                        break;
+                    }
+                    this._gotR = true;
+                    this._firstSeq = n + 1;
+                    if (m[2] !== undefined) {
+                        this._budget = Math.max(1, Number(m[2]));
+                    }
+                    break;
+                }
+                default:
+                    break;
+                }
+            }
+            this._events.message(msg);
+            this._pump();
+        }
+
+        // ---- up: POSTs of framed records ----
+
+        /** The server has n of our data messages: forget those. */
+        _covered(n) {
+            if (this._firstSeq === null || !(n >= this._firstSeq)) {
+                return;
+            }
+            const k = Math.min(n - this._firstSeq + 1, this._pending.length);
+            this._pending.splice(0, k);
+            this._firstSeq += k;
+        }
+
+        /** Starts a POST if one is due and none is under way: in a
+         *  microtask, so that what the session sends in one go (its resend
+         *  after an R, a burst of send() calls) shares one POST. */
+        _pump() {
+            if (this._pumpQueued) {
+                return;
+            }
+            this._pumpQueued = true;
+            queueMicrotask(() => {
+                this._pumpQueued = false;
+                if (!this._live || this._posting || !this._id) {
+                    return;
+                }
+                const data = this._firstSeq !== null && !this._holding && this._pending.length > 0;
+                if (data || this._ack !== null || this._closeRecord !== null) {
+                    this._post(data);
+                }
+            });
+        }
+
+        async _post(withData) {
+            const parts = [];
+            const ack = this._ack;
+            this._ack = null;
+            if (ack !== null) {
+                parts.push(framedRecord(ack));
+            }
+            const first = this._firstSeq === null ? 1 : this._firstSeq;
+            let count = 0;
+            let size = 0;
+            if (withData) {
+                while (count < this._pending.length && (count === 0 || size < this._budget)) {
+                    size += this._pending[count].length;
+                    parts.push(this._pending[count++]);
+                }
+            }
+            // C goes out behind every D the session gave us, never before.
+            const close = this._closeRecord !== null && count === this._pending.length
+                ? this._closeRecord : null;
+            if (close !== null) {
+                parts.push(framedRecord(close));
+            }
+            if (!parts.length) {
+                return;                    // only a close, waiting behind held data
+            }
+            this._posting = true;
+            const ac = new AbortController();
+            let res = null;
+            let text = '';
+            try {
+                res = await this._request(ac, {
+                    method: 'POST',
+                    headers: this._headers({ 'WebSession-Sequence': String(first),
+                                             'Content-Type': 'application/octet-stream' }),
+                    body: concatBytes(parts),
+                });
+                text = res ? await reasonText(res) : '';
+            } catch (e) {
+                text = 'request failed: ' + ((e && e.message) || e);
+            } finally {
+                this._requests.delete(ac);
+            }
+            if (!this._live) {
+                return;
+            }
+            const n = res && res.status === 200 && /^A[0-9]+$/.test(text) ? parseCount(text.slice(1)) : NaN;
+            if (!Number.isNaN(n)) {
+                this._posted(n, first, count, close);
+            } else if (res && res.status === 200) {
+                this._broken('bad answer to a POST: ' + JSON.stringify(text.slice(0, 40)));
+            } else if (res && res.status === 410) {
+                this._finish(4410, text || 'session unknown or expired');
+            } else if (res && res.status < 500) {
+                const error = res.headers.get('WebSession-Error');
+                this._finish(1002, 'websession.v1: ' + (text || 'HTTP ' + res.status
+                                                        + (error ? ' ' + error : '')));
+            } else {
+                this._postFailed(res ? 'HTTP ' + res.status + (text ? ': ' + text : '') : text, ack);
+            }
+        }
+
+        /** A POST was answered A<n>; it carried count D's from first on. */
+        _posted(n, first, count, close) {
+            this._postFailures = 0;
+            this._failedFor = 0;
+            this._covered(n);
+            // A server whose buffer is full stops at the first D it cannot
+            // take and reads no record after it: then C was not seen either.
+            if (close !== null && n >= first + count - 1) {
+                this._closeRecord = null;
+                this._closeSent = true;
+                if (this._rx === null) {
+                    // No down request to bring the close event: the server
+                    // took the close, which ends the session (as its echo).
+                    this._finish(Number(close.slice(1).split(' ')[0]), '');
+                    return;
+                }
+            }
+            if (this._firstSeq !== null && this._firstSeq < first + count) {
+                // The server did not take them all (its buffer toward the
+                // script is full): send the rest again after a pause, which
+                // grows while it takes nothing.
+                if (this._firstSeq === first || !this._holdDelay) {
+                    this._holdDelay = Math.min(RESEND_MAX, this._holdDelay ? this._holdDelay * 2 : RESEND_MIN);
+                }
+                this._holding = true;
+                this._later(() => {
+                    this._holding = false;
+                    this._pump();
+                }, this._holdDelay);
+            } else if (count) {
+                this._holdDelay = 0;
+            }
+            this._posting = false;
+            if (this._gotR) {
+                this._events.message('A' + n);     // a normal acknowledgement
+            }
+            this._pump();
+        }
+
+        _postFailed(why, ack) {
+            if (this._ack === null) {
+                this._ack = ack;           // unless a newer one came meanwhile
+            }
+            const o = this._opts;
+            const delay = backoffDelay(++this._postFailures, o.minBackoff, o.maxBackoff, o.random);
+            this._failedFor += delay;
+            if (this._failedFor > o.connectTimeout) {
+                this._finish(1006, 'POST failed: ' + why);
+                return;
+            }
+            this._later(() => {             // _posting stays set until the retry
+                this._posting = false;
+                this._pump();
+            }, delay);
+        }
+    }
+
+    /** The factory of the 'sse' or the 'poll' transport. */
+    function httpTransport(variant) {
+        return (urls, protocols, options, events) =>
+            new HttpTransport(variant, urls, protocols, options, events);
+    }
+
+    const TRANSPORTS = {
+        websocket: websocketTransport,
+        sse: httpTransport('sse'),
+        poll: httpTransport('poll'),
+    };
+    /** What 'auto' tries before the session first opens, in this order. */
+    const AUTO_ORDER = ['websocket', 'sse', 'poll'];
+    const TRANSPORT_NAMES = { websocket: 'WebSocket', sse: 'event stream', poll: 'long poll' };
 
     // ---- the session --------------------------------------------------------
 
@@ -282,21 +917,36 @@
          * @param {number} [options.heartbeatTimeout=90000]  ms without anything
          *   from the server after which the connection is taken as dead:
          *   about 3 x WebSessionPing (default 30 s); 0 turns it off
-         * @param {string} [options.transport='websocket']  the only one so far
-         * @param {Function} [options.fetch]  used to explain a failed first
-         *   connection (default: globalThis.fetch)
+         * @param {string} [options.transport='auto']  'auto' tries 'websocket',
+         *   then 'sse', then 'poll' until one opens the session, and keeps
+         *   that one; or one of the three, alone
+         * @param {number} [options.fallbackTimeout=4000]  ms, in 'auto' mode,
+         *   an attempt that is not the last of the round may take before the
+         *   next transport is tried (instead of connectTimeout)
+         * @param {Function} [options.fetch]  for the HTTP transports and to
+         *   explain a failed first connection (default: globalThis.fetch)
          * @param {Function} [options.random]  a Math.random replacement (tests)
          */
         constructor(url, options) {
             super();
             this._opts = Object.assign({}, DEFAULTS, options || {});
-            this._factory = TRANSPORTS[this._opts.transport];
-            if (!this._factory) {
-                throw new TypeError('WebSession: unknown transport ' + this._opts.transport);
+            const o = this._opts;
+            const haveWebSocket = !!o.WebSocket || typeof WebSocket === 'function';
+            const haveFetch = !!o.fetch || typeof fetch === 'function';
+            if (o.transport === 'auto') {
+                // What this environment has (Node 20: no WebSocket).
+                this._candidates = AUTO_ORDER.filter((t) => (t === 'websocket' ? haveWebSocket : haveFetch));
+                if (!this._candidates.length) {
+                    throw new TypeError('WebSession: neither WebSocket nor fetch (pass options.WebSocket)');
+                }
+            } else if (Object.prototype.hasOwnProperty.call(TRANSPORTS, o.transport)) {
+                this._candidates = [o.transport];
+            } else {
+                throw new TypeError('WebSession: unknown transport ' + o.transport);
             }
+            this._candidate = 0;      // the index of the one in use or being tried
             this._urls = resolveUrls(url);
-            if (this._opts.transport === 'websocket' && !this._opts.WebSocket
-                && typeof WebSocket !== 'function') {
+            if (o.transport === 'websocket' && !haveWebSocket) {
                 throw new TypeError('WebSession: no WebSocket implementation (pass options.WebSocket)');
             }
             this._state = CONNECTING;
@@ -308,6 +958,7 @@
             this._failures = 0;       // failed attempts before the first R
             this._attempt = 0;        // reconnection attempts since the last R
             this._retryTimer = null;
+            this._lastRefusal = '';   // what the last failed attempt was told
             // receiving
             this._rx = 0;             // data messages received
             this._rxAcked = 0;        // the count we last told the server
@@ -339,6 +990,14 @@
          *  bytes queued and not yet sent. */
         get bufferedAmount() {
             return this._unackedBytes + this._queuedBytes;
+        }
+
+        /** The transport in use: 'websocket', 'sse' (Server-Sent Events and
+         *  POSTs) or 'poll' (long polls and POSTs). With transport 'auto',
+         *  the one being tried until the session opens, then the one that
+         *  opened it, which every reconnection uses. */
+        get transport() {
+            return this._candidates[this._candidate];
         }
 
         /** 'websession.v1' once open, '' before. */
@@ -416,21 +1075,25 @@
 
         // ---- connections ----------------------------------------------------
 
-        /** Starts a connection attempt; the first one throws what the
-         *  WebSocket constructor throws (a bad URL, a blocked port). */
+        /** Starts a connection attempt with the current transport; the first
+         *  one throws what the WebSocket constructor throws (a bad URL, a
+         *  blocked port). */
         _connect(first) {
             const protocols = this._id ? [PROTOCOL, ID_PREFIX + this._id] : [PROTOCOL];
             const conn = { transport: null, transportOpen: false, resumed: false,
                            connectTimer: null, heartbeatTimer: null, closeTimer: null };
             this._conn = conn;
-            conn.connectTimer = setTimeout(() => this._onTimeout(conn), this._opts.connectTimeout);
+            // In a round of several, an attempt that stalls gives way sooner.
+            const timeout = this._candidate < this._candidates.length - 1
+                ? this._opts.fallbackTimeout : this._opts.connectTimeout;
+            conn.connectTimer = setTimeout(() => this._onTimeout(conn), timeout);
             const events = {
                 open: () => this._onTransportOpen(conn),
                 message: (data) => this._onTransportMessage(conn, data),
-                close: (code, reason) => this._onTransportClose(conn, code, reason),
+                close: (code, reason, fatal) => this._onTransportClose(conn, code, reason, fatal),
             };
             try {
-                conn.transport = this._factory(this._urls, protocols, this._opts, events);
+                conn.transport = TRANSPORTS[this.transport](this._urls, protocols, this._opts, events);
             } catch (e) {
                 if (first) {
                     this._dropConn(conn);
@@ -494,7 +1157,7 @@
             conn.heartbeatTimer = setTimeout(() => this._onTimeout(conn), this._opts.heartbeatTimeout);
         }
 
-        _onTransportClose(conn, code, reason) {
+        _onTransportClose(conn, code, reason, fatal) {
             if (conn !== this._conn) {
                 return;
             }
@@ -503,7 +1166,12 @@
                 const c = this._closeRequest;
                 const clean = !LOST_CODES.has(code);
                 this._finish(clean ? code : c.code, clean ? reason : c.reason, clean);
+            } else if (fatal && !this._opened) {
+                this._giveUp();         // the target answered: not a WebSession script
             } else if (code === undefined || code === null || LOST_CODES.has(code)) {
+                if (reason && !this._opened) {
+                    this._lastRefusal = reason;
+                }
                 this._onLost();
             } else {
                 this._onServerClose(code, reason);
@@ -525,6 +1193,12 @@
                 return;
             }
             if (!this._opened) {
+                if (this._candidate < this._candidates.length - 1) {
+                    this._candidate++;        // auto: the next transport, at once
+                    this._connect();
+                    return;
+                }
+                this._candidate = 0;          // a new round after the delay
                 this._failures++;
                 if (this._failures > PRE_OPEN_RETRIES) {
                     this._giveUp();
@@ -589,7 +1263,8 @@
                     return 'the server refused the upgrade: ' + url + ' is a persistent WebSession'
                         + ' script (HTTP 426 to a plain request), but it did not accept this'
                         + ' WebSocket handshake (origin, session limit or script failure: see'
-                        + " the server's error log)";
+                        + " the server's error log)"
+                        + (this._lastRefusal ? '; its last answer: ' + this._lastRefusal : '');
                 }
                 if (!res.status) {
                     return NOT_PERSISTENT;
@@ -599,7 +1274,11 @@
                     + (res.redirected ? ' after a redirect' : '')
                     + ' to a plain request (the server did not upgrade)';
             } catch (e) {
-                return 'the WebSocket connection failed, and a plain HTTP request to ' + url
+                const names = this._candidates.map((t) => TRANSPORT_NAMES[t]);
+                const tried = names.length > 1
+                    ? names.slice(0, -1).join(', ') + ' and ' + names.at(-1) + ' connections'
+                    : names[0] + ' connection';
+                return 'the ' + tried + ' failed, and a plain HTTP request to ' + url
                     + ' failed too (the server is unreachable, or refuses cross-origin requests)';
             } finally {
                 clearTimeout(timer);
@@ -722,6 +1401,10 @@
             }
             const first = !this._opened;
             const attempts = this._attempt;
+            if (first) {
+                this._candidates = [this.transport];    // reconnections use it
+                this._candidate = 0;
+            }
             this._opened = true;
             this._state = OPEN;
             this._attempt = 0;
@@ -875,8 +1558,8 @@
         Object.defineProperty(WebSession.prototype, name, { value, enumerable: true });
     }
 
-    /** Internal pieces, for tests and for transports to come. */
-    WebSession._internal = { backoffDelay, utf8Length, resolveUrls, TRANSPORTS };
+    /** Internal pieces, for tests. */
+    WebSession._internal = { backoffDelay, utf8Length, resolveUrls, sseParser, TRANSPORTS };
 
     return WebSession;
 });

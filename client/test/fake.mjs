@@ -180,3 +180,267 @@ export async function settle(n = 5) {
         await new Promise((r) => setImmediate(r));
     }
 }
+
+// ---- the HTTP fallback transports ----------------------------------------------
+
+const enc = new TextEncoder();
+
+/** A websession.v1 message as a text/event-stream event (PROTOCOL.md). */
+export function sseEvent(msg) {
+    if (typeof msg !== 'string') {
+        return 'event: binary\ndata: ' + Buffer.from(msg).toString('base64') + '\n\n';
+    }
+    if (msg.includes('\r')) {
+        return 'event: text64\ndata: ' + Buffer.from(msg, 'utf8').toString('base64') + '\n\n';
+    }
+    return msg.split('\n').map((l) => 'data: ' + l + '\n').join('') + '\n';
+}
+
+/** The records of a POST body: [['T', string] | ['B', Uint8Array], ...]. */
+export function parseRecords(body) {
+    const bytes = body instanceof Uint8Array ? body : enc.encode(String(body));
+    const out = [];
+    let at = 0;
+    while (at < bytes.length) {
+        const nl = bytes.indexOf(0x0a, at);
+        const head = new TextDecoder().decode(bytes.subarray(at, nl));
+        const m = /^([TB]) (0|[1-9][0-9]*)$/.exec(head);
+        if (!m) throw new Error('fake: bad record header ' + JSON.stringify(head));
+        const len = Number(m[2]);
+        const payload = bytes.subarray(nl + 1, nl + 1 + len);
+        if (bytes[nl + 1 + len] !== 0x0a) throw new Error('fake: record not followed by LF');
+        out.push([m[1], m[1] === 'T' ? new TextDecoder('utf-8', { fatal: true }).decode(payload) : payload.slice()]);
+        at = nl + 2 + len;
+    }
+    return out;
+}
+
+/**
+ * One request made with the fake fetch; the test (or FakeHttpServer)
+ * answers it. An abort through the request's signal rejects the answer, or
+ * breaks the body stream once answered, with an AbortError, as fetch does.
+ */
+class FakeRequest {
+    constructor(url, init) {
+        this.url = url;
+        this.init = init;
+        this.method = init.method || 'GET';
+        this.headers = {};
+        for (const [k, v] of Object.entries(init.headers || {})) this.headers[k.toLowerCase()] = String(v);
+        this.body = init.body;
+        this.answered = false;
+        this.ended = false;
+        this.aborted = false;
+        this.stream = null;        // the body's controller, when streaming
+        this.promise = new Promise((resolve, reject) => {
+            this.resolve = resolve;
+            this.reject = reject;
+        });
+        if (init.signal) {
+            init.signal.addEventListener('abort', () => this.fail(new DOMException('aborted', 'AbortError')));
+        }
+    }
+
+    /** The records of a POST body. */
+    records() {
+        return parseRecords(this.body);
+    }
+
+    /** Answers with a complete body. */
+    respond(status, headers = {}, body = '') {
+        if (this.answered || this.aborted) return this;
+        this.answered = true;
+        this.ended = true;
+        this.resolve(new Response(body, { status, headers }));
+        return this;
+    }
+
+    /** Answers 200 text/event-stream and keeps the body open for push(). */
+    open(headers = {}) {
+        if (this.answered || this.aborted) return this;
+        this.answered = true;
+        const body = new ReadableStream({ start: (c) => { this.stream = c; } });
+        this.resolve(new Response(body, {
+            status: 200, headers: { 'Content-Type': 'text/event-stream', ...headers },
+        }));
+        return this;
+    }
+
+    /** Writes text or bytes to the open body. */
+    push(chunk) {
+        if (!this.ended && !this.aborted) this.stream.enqueue(typeof chunk === 'string' ? enc.encode(chunk) : chunk);
+        return this;
+    }
+
+    /** Writes websession.v1 messages as events. */
+    events(...msgs) {
+        return this.push(msgs.map(sseEvent).join(''));
+    }
+
+    /** The server closes the connection: the body ends. */
+    end() {
+        if (!this.stream) throw new Error('fake: end() before open()');
+        if (!this.ended && !this.aborted) {
+            this.ended = true;
+            this.stream.close();
+        }
+        return this;
+    }
+
+    /** The request breaks (a network error, or an abort). */
+    fail(err = new TypeError('fetch failed')) {
+        if (this.aborted || (this.ended && this.answered)) return this;
+        this.aborted = true;
+        if (!this.answered) this.reject(err);
+        else this.stream.error(err);
+        return this;
+    }
+
+    get live() {
+        return !this.aborted && !this.ended;
+    }
+}
+
+/** A fetch whose requests the test answers; fetch.requests lists them all. */
+export function makeFakeFetch() {
+    const requests = [];
+    function fetch(url, init = {}) {
+        const req = new FakeRequest(url, init);
+        requests.push(req);
+        return req.promise;
+    }
+    fetch.requests = requests;
+    fetch.gets = () => requests.filter((r) => r.method === 'GET');
+    fetch.posts = () => requests.filter((r) => r.method === 'POST');
+    fetch.last = (method) => requests.filter((r) => !method || r.method === method).at(-1);
+    return fetch;
+}
+
+/**
+ * The server's side of the HTTP fallback over a fake fetch, for one session:
+ * counts what it received (each D once, by number), numbers what it sends,
+ * resends from the client's count, takes at most `capacity` D records per
+ * POST (its buffer toward the script: it then reads no further record), ends
+ * polls as the module does.
+ */
+export class FakeHttpServer {
+    constructor(fetch, { id = 'A'.repeat(32), window = 1 << 20, capacity = Infinity } = {}) {
+        this.fetch = fetch;
+        this.id = id;
+        this.window = window;
+        this.capacity = capacity;
+        this.received = [];        // client data, in the order the script sees it
+        this.sentLog = [];         // every server data message, seq = index + 1
+        this.acked = 0;            // the client's count of our messages
+        this.started = false;
+        this.closed = null;        // the close event, once the session ended
+        this.down = null;          // the down request now being answered
+        this.next = 0;             // the last data message written to it
+        this.requestsSeen = new Set();
+        this.duplicates = 0;       // D records dropped by number
+        this.loseAnswer = null;    // (request) => true: the POST's answer is lost
+    }
+
+    /** Answers every request not seen yet (as a real server would, at once). */
+    serve() {
+        for (const r of this.fetch.requests) {
+            if (this.requestsSeen.has(r) || r.aborted) continue;
+            this.requestsSeen.add(r);
+            if (r.method === 'GET') this.get(r);
+            else this.post(r);
+        }
+    }
+
+    refuse(r, status, error, text) {
+        r.respond(status, { 'Content-Type': 'text/plain', 'WebSession-Error': error }, text);
+    }
+
+    get(r) {
+        const m = Number(r.headers['websession-received']);
+        const fresh = !r.headers['session-id'];
+        if (fresh ? this.started : r.headers['session-id'] !== this.id || this.closed) {
+            this.refuse(r, 410, 'session-unknown', 'session unknown or expired\n');
+            return;
+        }
+        if (this.down) this.down.end();      // a newer down request evicts the old one
+        this.down = r;
+        this.poll = r.headers['websession-transport'] === 'poll';
+        this.pollOpen = r.headers['websession-poll'] === 'open';
+        r.open(fresh ? { 'Session-ID': this.id } : {});
+        r.push(': websession.v1\n\n');
+        if (fresh) {
+            this.started = true;
+            r.events('I' + this.id);
+        }
+        if (m > this.sentLog.length || m < this.acked) {
+            r.push('event: close\ndata: 4409 websession.v1: cannot resume from that point\n\n').end();
+            return;
+        }
+        this.acked = m;
+        this.next = m;
+        r.events('R' + this.received.length + ' ' + this.window);
+        this.flush();
+    }
+
+    /** Writes what the current down request lacks; a poll ends after it. */
+    flush() {
+        const r = this.down;
+        if (!r || !r.live) return;
+        let wrote = false;
+        while (this.next < this.sentLog.length) {
+            r.events('D' + this.sentLog[this.next++]);
+            wrote = true;
+        }
+        if (this.poll && (wrote || this.pollOpen)) {
+            r.end();
+            this.down = null;
+        }
+    }
+
+    /** The script writes a text message. */
+    send(text) {
+        this.sentLog.push(text);
+        this.flush();
+    }
+
+    post(r) {
+        if (r.headers['session-id'] !== this.id || this.closed) {
+            this.refuse(r, 410, 'session-unknown', 'session unknown or expired\n');
+            return;
+        }
+        const records = r.records();
+        let seq = Number(r.headers['websession-sequence']);
+        if (records.some(([, p]) => p[0] === 'D' || p[0] === 0x44) && seq > this.received.length + 1) {
+            this.refuse(r, 409, 'sequence-gap', 'messages missing before ' + seq);
+            return;
+        }
+        let taken = 0;
+        for (const [type, p] of records) {
+            if (type === 'B' || p[0] === 'D') {
+                if (seq <= this.received.length) {
+                    this.duplicates++;
+                } else if (taken < this.capacity) {
+                    this.received.push(type === 'B' ? p.subarray(1) : p.slice(1));
+                    taken++;
+                } else {
+                    break;             // full: no record after this one is looked at
+                }
+                seq++;
+            } else if (p[0] === 'A') {
+                this.acked = Math.max(this.acked, Number(p.slice(1)));
+            } else if (p[0] === 'C') {
+                this.closed = p.slice(1);
+                if (this.down && this.down.live) {
+                    this.down.push('event: close\ndata: ' + p.slice(1).split(' ')[0] + '\n\n').end();
+                }
+            } else {
+                throw new Error('fake server: unexpected record ' + p);
+            }
+        }
+        if (this.loseAnswer && this.loseAnswer(r)) {
+            r.fail();                  // taken, but the answer is lost on its way
+        } else {
+            r.respond(200, { 'Content-Type': 'text/plain' }, 'A' + this.received.length);
+        }
+    }
+}

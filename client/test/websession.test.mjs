@@ -8,12 +8,14 @@ import { WebSession, makeFakeWebSocket, FakeServer, recordEvents, settle } from 
 
 const ID = 'Xk_-0123456789abcdefghijklmnopqr';   // 32 base64url characters
 
-/** A session on a fresh fake WebSocket class, with mocked timers. */
+/** A session on a fresh fake WebSocket class (the websocket transport
+ *  alone), with mocked timers. */
 function setup(t, options = {}) {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const WS = makeFakeWebSocket();
     const s = new WebSession('http://example.test/ws/count', {
         WebSocket: WS, random: () => 0.5, fetch: async () => ({ status: 404, statusText: 'Not Found' }),
+        transport: 'websocket',
         ...options,
     });
     const server = new FakeServer(WS, { id: ID, window: options.window || 1 << 20 });
@@ -62,9 +64,17 @@ test('URLs: relative ones resolve against location.href', () => {
 
 test('construction: no WebSocket implementation, unknown transport', () => {
     assert.equal(typeof globalThis.WebSocket, 'undefined', 'node 20 has no global WebSocket');
-    assert.throws(() => new WebSession('ws://h/a'), TypeError);
+    assert.throws(() => new WebSession('ws://h/a', { transport: 'websocket' }), TypeError);
     assert.throws(() => new WebSession('ws://h/a', { WebSocket: makeFakeWebSocket(), transport: 'carrier-pigeon' }),
                   TypeError);
+    assert.throws(() => new WebSession('ws://h/a', { transport: 'toString' }), TypeError);
+    const saved = globalThis.fetch;
+    globalThis.fetch = undefined;
+    try {
+        assert.throws(() => new WebSession('ws://h/a'), /neither WebSocket nor fetch/);
+    } finally {
+        globalThis.fetch = saved;
+    }
 });
 
 test('constants like WebSocket', () => {
