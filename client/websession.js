@@ -392,7 +392,9 @@
                 throw new TypeError('WebSession: the ' + variant + ' transport needs fetch, '
                                     + 'AbortController and TextEncoder (pass options.fetch)');
             }
-            this._fetch = f;
+            // called as a plain function: a browser's fetch refuses any
+            // other receiver than the window ("Illegal invocation")
+            this._fetch = (url, init) => f(url, init);
             this._variant = variant;
             this._poll = variant === 'poll';
             this._url = urls.http;
@@ -929,7 +931,12 @@
          */
         constructor(url, options) {
             super();
-            this._opts = Object.assign({}, DEFAULTS, options || {});
+            this._opts = Object.assign({}, DEFAULTS);
+            for (const [k, v] of Object.entries(options || {})) {
+                if (v !== undefined) {
+                    this._opts[k] = v;          // undefined means "the default"
+                }
+            }
             const o = this._opts;
             const haveWebSocket = !!o.WebSocket || typeof WebSocket === 'function';
             const haveFetch = !!o.fetch || typeof fetch === 'function';

@@ -38,7 +38,7 @@ if ($can) {
     $ENV{WEBSESSION_TEST_PORT} = $vars->{port};
     $ENV{WEBSESSION_ARTIFACTS} = $out_dir;
     $ENV{CHROMIUM}             = $chromium;
-    my @cmd = ('timeout', '150', $node, '--test', '--test-reporter=tap', @files);
+    my @cmd = ('timeout', '300', $node, '--test', '--test-reporter=tap', @files);
     $output = qx{@cmd 2>&1};
     $status = $?;
     if (open my $fh, '>', catfile($out_dir, 'node-test.tap')) {

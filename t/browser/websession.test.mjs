@@ -76,6 +76,7 @@ before(async () => {
     context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     await context.exposeFunction('proxyCut', (mode) => proxy.cut({ mode }));
     await context.exposeFunction('proxyRefuse', (on) => { proxy.refuse(on); return true; });
+    await context.exposeFunction('proxyMode', (m) => { proxy.setMode(m); return true; });
     page = await context.newPage();
     logConsole('test page', page);
     await page.goto(`${base}/browser/index.html`);
@@ -141,31 +142,90 @@ for (const lib of ['classic', 'module']) {
     });
 }
 
-test('binary messages through /framed with binaryType "arraybuffer" (and "blob"), across a cut',
-     { skip, timeout: 30000 }, async () => {
-    await withScreenshot('binary', async () => {
-        const r = await run('binary', { lib: 'module' });
-        assert.equal(r.failed, undefined, JSON.stringify(r));
-        assert.equal(r.binaryTypeSet, 'arraybuffer');
-        assert.equal(r.cut.websockets, 1, 'the cut dropped the live connection');
-        const what = ['256 bytes 00..ff', '200,000 bytes (in flight at the cut)', 'text with non-ASCII and NUL',
-                      'a Blob sent', 'a Uint8Array view at offset 3', 'a DataView'];
-        const kinds = ['ArrayBuffer', 'ArrayBuffer', 'string', 'ArrayBuffer', 'ArrayBuffer', 'ArrayBuffer'];
-        assert.equal(r.results.length, what.length, `all ${what.length} echoes: ${JSON.stringify(r.results)}`);
-        r.results.forEach((x, i) => {
-            assert.equal(x.kind, kinds[i], `${what[i]}: arrives as ${kinds[i]}`);
-            assert.ok(x.equal, `${what[i]}: the same bytes back (${JSON.stringify(x)})`);
+// The HTTP fallback, forced: the same stream checks over server-sent events
+// (a cut ends the stream: the session resumes on a new one) and long polling
+// (a cut poll is repeated with the same count, no resume needed).
+for (const transport of ['sse', 'poll']) {
+    test(`${transport} (forced): 200 numbered messages to /ws/count across 4 cuts (RST and FIN): `
+         + 'every reply once and in order', { skip, timeout: 60000 }, async () => {
+        await withScreenshot(`count-${transport}`, async () => {
+            const r = await run('countWithCuts', { lib: 'module', n: 200, transport,
+                                                   waitResume: transport === 'sse' });
+            assert.equal(r.failed, undefined, JSON.stringify(r));
+            assert.equal(r.transport, transport, `the session used ${transport}`);
+            assert.equal(r.protocol, 'websession.v1');
+            const expected = Array.from({ length: 200 }, (_, i) => `${i + 1} m${i + 1}`);
+            assert.deepEqual(r.replies, expected, 'replies "N mN", each once, in order');
+            assert.equal(r.cuts.length, 4, 'four cuts');
+            for (const c of r.cuts) {
+                assert.equal(c.websockets, 0, 'no WebSocket on the way');
+                assert.ok(c.dropped >= 1, `the cut after sending m${c.at.sent} dropped a request under way`);
+            }
+            const ev = r.events;
+            assert.equal(ev[0].type, 'open', 'open first');
+            assert.equal(only(ev, 'open').length, 1, 'open once');
+            if (transport === 'sse') {
+                assert.equal(only(ev, 'resumed').length, 4, `one resume per cut: ${JSON.stringify(ev)}`);
+            }
+            assert.equal(only(ev, 'error').length, 0, 'no error event');
+            assert.equal(only(ev, 'sessionlost').length, 0, 'no sessionlost event');
+            assert.equal(r.before.readyState, 1, 'OPEN at the end');
+            assert.equal(r.before.bufferedAmount, 0, 'everything sent was acknowledged');
+            const close = only(ev, 'close');
+            assert.equal(close.length, 1, 'one close event');
+            assert.deepEqual([close[0].code, close[0].wasClean], [1000, true],
+                             `the page's close ends the session (${JSON.stringify(close[0])})`);
+            assert.equal(ev.at(-1).type, 'close', 'close is the last event');
         });
-        assert.ok(r.asBlob, 'an echo with binaryType "blob"');
-        assert.equal(r.asBlob.kind, 'Blob');
-        assert.ok(r.asBlob.equal, `the same bytes in the Blob (${JSON.stringify(r.asBlob)})`);
-        assert.equal(r.extra, 0, 'no extra message');
-        assert.ok(only(r.events, 'resumed').length >= 1, 'resumed after the cut');
-        assert.equal(only(r.events, 'error').length, 0, 'no error');
-        const close = only(r.events, 'close');
-        assert.deepEqual(close.map((c) => [c.code, c.wasClean]), [[1000, true]], 'closed once, cleanly');
     });
+}
+
+test('automatic fallback: behind a proxy that strips the upgrade the session runs over sse, '
+     + 'behind one that also buffers responses over poll', { skip, timeout: 60000 }, async () => {
+    const expected = Array.from({ length: 20 }, (_, i) => `${i + 1} m${i + 1}`);
+    for (const [mode, want] of [[{ stripUpgrade: true }, 'sse'],
+                                [{ stripUpgrade: true, buffer: true }, 'poll'],
+                                [{}, 'websocket']]) {
+        const r = await run('autoFallback', { lib: 'classic', mode });
+        const what = JSON.stringify(mode);
+        assert.equal(r.failed, undefined, `${what}: ${JSON.stringify(r)}`);
+        assert.equal(r.transport, want, `${what}: the session chose ${want}`);
+        assert.deepEqual(r.replies, expected, `${what}: every reply once and in order`);
+        assert.deepEqual(types(r.events), ['open', 'close'], `${what}: open, then the page's close`);
+        assert.equal(r.events[1].code, 1000);
+    }
 });
+
+for (const transport of ['websocket', 'sse']) {
+    test(`${transport}: binary messages through /framed with binaryType "arraybuffer" (and "blob"), across a cut`,
+         { skip, timeout: 30000 }, async () => {
+        await withScreenshot(`binary-${transport}`, async () => {
+            const r = await run('binary', { lib: 'module', transport });
+            assert.equal(r.failed, undefined, JSON.stringify(r));
+            assert.equal(r.binaryTypeSet, 'arraybuffer');
+            assert.equal(r.transport, transport);
+            assert.equal(r.cut.websockets, transport === 'websocket' ? 1 : 0,
+                         'the cut dropped the live WebSocket, if any');
+            assert.ok(r.cut.dropped >= 1, 'the cut dropped the live connection');
+            const what = ['256 bytes 00..ff', '200,000 bytes (in flight at the cut)', 'text with non-ASCII and NUL',
+                          'a Blob sent', 'a Uint8Array view at offset 3', 'a DataView'];
+            const kinds = ['ArrayBuffer', 'ArrayBuffer', 'string', 'ArrayBuffer', 'ArrayBuffer', 'ArrayBuffer'];
+            assert.equal(r.results.length, what.length, `all ${what.length} echoes: ${JSON.stringify(r.results)}`);
+            r.results.forEach((x, i) => {
+                assert.equal(x.kind, kinds[i], `${what[i]}: arrives as ${kinds[i]}`);
+                assert.ok(x.equal, `${what[i]}: the same bytes back (${JSON.stringify(x)})`);
+            });
+            assert.ok(r.asBlob, 'an echo with binaryType "blob"');
+            assert.equal(r.asBlob.kind, 'Blob');
+            assert.ok(r.asBlob.equal, `the same bytes in the Blob (${JSON.stringify(r.asBlob)})`);
+            assert.equal(r.extra, 0, 'no extra message');
+            assert.ok(only(r.events, 'resumed').length >= 1, 'resumed after the cut');
+            assert.equal(only(r.events, 'error').length, 0, 'no error');
+            const close = only(r.events, 'close');
+            assert.deepEqual(close.map((c) => [c.code, c.wasClean]), [[1000, true]], 'closed once, cleanly');
+        });
+    });
+}
 
 test('a target that is not a persistent script: error, then close saying so', { skip, timeout: 30000 },
      async () => {
@@ -226,8 +286,9 @@ test('the script exits while the client is away: the client gets its close (4005
                      [4005, 'script exited with status 5', true], JSON.stringify(r.events));
 });
 
-test('the demo page (demo/htdocs): counters, cut button, no gap or duplicate; screenshot',
-     { skip, timeout: 40000 }, async (t) => {
+test('the demo page (demo/htdocs): counters, cut button, no gap or duplicate; then behind a proxy that '
+     + 'strips the upgrade and buffers, over long polling; screenshots',
+     { skip, timeout: 60000 }, async (t) => {
     const probe = await fetch(`${base}/demo/`).catch((e) => ({ status: String(e) }));
     if (probe.status !== 200) {
         t.skip(`the test server does not serve the demo at /demo/ (GET answered ${probe.status}); `
@@ -237,18 +298,20 @@ test('the demo page (demo/htdocs): counters, cut button, no gap or duplicate; sc
     const demo = await context.newPage();
     logConsole('demo', demo);
     const shot = path.join(ARTIFACTS, 'demo.png');
+    const shotPoll = path.join(ARTIFACTS, 'demo-poll.png');
     await withScreenshot('demo', async () => {
         await demo.goto(`${base}/demo/`);
         const read = () => demo.evaluate(() => Object.fromEntries(
-            ['state', 'fp', 'ticks', 'tickdetail', 'sent', 'echoed', 'echodetail', 'cuts', 'resumes',
+            ['state', 'fp', 'over', 'ticks', 'tickdetail', 'sent', 'echoed', 'echodetail', 'cuts', 'resumes',
              'check'].map((id) => [id, document.getElementById(id).textContent])));
         await demo.waitForFunction(() => Number(document.getElementById('ticks').textContent) >= 5,
                                    null, { timeout: 10000 });
         assert.match((await read()).fp, /^[0-9a-f]{16}$/, 'the session fingerprint is shown');
         const radios = await demo.evaluate(() => Array.from(
             document.querySelectorAll('input[name=transport]'), (r) => [r.value, r.checked, r.disabled]));
-        assert.deepEqual(radios, [['websocket', true, false], ['sse', false, true], ['longpoll', false, true]],
-                         'WebSocket only; SSE and long polling disabled');
+        assert.deepEqual(radios, [['auto', true, false], ['websocket', false, false], ['sse', false, false],
+                                  ['poll', false, false]], 'automatic by default, every transport selectable');
+        assert.equal((await read()).over, 'websocket', 'the automatic choice without a hostile proxy');
         await demo.fill('#text', 'hello from t/60_browser.t');
         await demo.press('#text', 'Enter');
         for (let i = 1; i <= 3; i++) {
@@ -270,7 +333,32 @@ test('the demo page (demo/htdocs): counters, cut button, no gap or duplicate; sc
         assert.deepEqual([c.sent, c.echoed, c.cuts, c.resumes], ['151', '151', '3', '3'], JSON.stringify(c));
         assert.match(c.state, /^open/);
         await demo.screenshot({ path: shot });
+
+        // The proxy now strips the upgrade and buffers whole responses: a
+        // new session falls back to long polling, and a cut loses nothing.
+        await demo.check('#strip');
+        await demo.check('#buffer');
+        await demo.waitForFunction(() => /buffers responses/.test(document.getElementById('log').textContent),
+                                   null, { timeout: 5000 });
+        await demo.click('#new');
+        await demo.waitForFunction(() => document.getElementById('over').textContent === 'poll',
+                                   null, { timeout: 20000 });
+        await demo.waitForFunction(() => Number(document.getElementById('ticks').textContent) >= 5,
+                                   null, { timeout: 10000 });
+        await demo.click('#burst');
+        await demo.click('#cut');
+        await demo.waitForFunction(() => document.getElementById('echoed').textContent === '50',
+                                   null, { timeout: 15000 });
+        const p = await read();
+        assert.equal(p.check, 'gaps: 0, duplicates: 0', JSON.stringify(p));
+        assert.equal(p.echodetail, 'gaps 0, duplicates 0, altered 0');
+        assert.match(p.state, /^open/);
+        await demo.screenshot({ path: shotPoll });
+        await demo.uncheck('#strip');
+        await demo.uncheck('#buffer');
     }, () => demo);
+    proxy.setMode({ stripUpgrade: false, buffer: false });
     await demo.close();
     assert.ok(fs.statSync(shot).size > 10000, `screenshot at ${shot}`);
+    assert.ok(fs.statSync(shotPoll).size > 10000, `screenshot at ${shotPoll}`);
 });

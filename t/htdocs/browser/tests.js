@@ -9,6 +9,9 @@
 //                     frame, like a network failure; resolves to
 //                     { dropped, websockets }
 //   proxyRefuse(on)   while on, the proxy resets every new connection
+//   proxyMode(m)      { stripUpgrade, buffer }: the proxy strips the
+//                     WebSocket upgrade from requests, or holds responses
+//                     until they are complete (new connections)
 "use strict";
 (function () {
     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -119,11 +122,14 @@
          * right after sending each message number of cutAt, alternately with
          * RST and FIN, while messages and replies are in flight. A cut waits
          * (sending paused) until the previous one has been resumed, so each
-         * one drops a live connection.
+         * one drops a live connection; with waitResume false (long polling,
+         * whose transport repeats a cut poll by itself, without a resume) it
+         * waits 150 ms instead. transport: the option (default: 'auto').
          */
-        async countWithCuts({ lib, n = 200, cutAt = [30, 70, 110, 150], path = "/ws/count" }) {
+        async countWithCuts({ lib, n = 200, cutAt = [30, 70, 110, 150], path = "/ws/count", transport,
+                              waitResume = true }) {
             const WS = pick(lib);
-            const s = new WS(path, { minBackoff: 20, maxBackoff: 250 });
+            const s = new WS(path, { minBackoff: 20, maxBackoff: 250, transport });
             const rec = record(s);
             const replies = [];
             const cuts = [];
@@ -141,7 +147,9 @@
                 for (let i = 0; i < 4 && sent < n; i++) {
                     s.send("m" + (++sent));
                     if (cuts.length < cutAt.length && sent >= cutAt[cuts.length]) {
-                        if (!(await waitFor(() => live || rec.has("close"), 10000))) {
+                        if (!waitResume) {
+                            await sleep(150);
+                        } else if (!(await waitFor(() => live || rec.has("close"), 10000))) {
                             return { failed: "no resume within 10 s", events: rec.events, replies };
                         }
                         live = false;
@@ -155,15 +163,47 @@
             await waitFor(() => replies.length >= n || rec.has("close"), 30000);
             // the last cut's resume, then a moment for anything extra (a
             // duplicate would arrive now)
-            await waitFor(() => rec.count("resumed") >= cuts.length || rec.has("close"), 10000);
+            if (waitResume) {
+                await waitFor(() => rec.count("resumed") >= cuts.length || rec.has("close"), 10000);
+            }
             await sleep(250);
             const cutResults = await Promise.all(cuts);
+            const used = s.transport;
             const before = { readyState: s.readyState, bufferedAmount: s.bufferedAmount,
                              closeEvents: rec.count("close") };
             s.close(1000, "done");
             await waitFor(() => rec.has("close"), 10000);
-            return { url, protocol, replies, events: rec.events, cuts: cutResults, before,
+            return { url, protocol, transport: used, replies, events: rec.events, cuts: cutResults, before,
                      readyStateAfter: s.readyState };
+        },
+
+        /**
+         * A new session with the default transport ('auto') while the proxy
+         * behaves as told (mode); 20 lines to /ws/count and their replies.
+         */
+        async autoFallback({ lib, mode }) {
+            await window.proxyMode(mode);
+            try {
+                const WS = pick(lib);
+                const s = new WS("/ws/count", { minBackoff: 20, maxBackoff: 250 });
+                const rec = record(s);
+                const replies = [];
+                s.addEventListener("message", (e) => replies.push(e.data));
+                if (!(await waitFor(() => rec.has("open") || rec.has("close"), 20000)) || !rec.has("open")) {
+                    return { failed: "never opened", events: rec.events };
+                }
+                const transport = s.transport;
+                for (let i = 1; i <= 20; i++) {
+                    s.send("m" + i);
+                }
+                await waitFor(() => replies.length >= 20 || rec.has("close"), 10000);
+                await sleep(200);
+                s.close(1000, "done");
+                await waitFor(() => rec.has("close"), 10000);
+                return { transport, replies, events: rec.events };
+            } finally {
+                await window.proxyMode({ stripUpgrade: false, buffer: false });
+            }
         },
 
         /**
@@ -171,9 +211,9 @@
          * binaryType 'arraybuffer', with a cut while a 200 kB message is in
          * flight; then binaryType 'blob'.
          */
-        async binary({ lib }) {
+        async binary({ lib, transport }) {
             const WS = pick(lib);
-            const s = new WS("/framed", { minBackoff: 20, maxBackoff: 250 });
+            const s = new WS("/framed", { minBackoff: 20, maxBackoff: 250, transport });
             const rec = record(s);
             const got = [];
             s.binaryType = "arraybuffer";
@@ -215,7 +255,7 @@
             const extra = got.length - expected.length - 1;
             s.close(1000, "done");
             await waitFor(() => rec.has("close"), 10000);
-            return { binaryTypeSet, results, asBlob, extra, cut, events: rec.events };
+            return { binaryTypeSet, results, asBlob, extra, cut, events: rec.events, transport: s.transport };
         },
 
         /** A URL that is an ordinary file: the upgrade never happens. */
