@@ -8,9 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 import WebSession from '../websession.mjs';
-import { CutProxy } from '../../demo/cutproxy.mjs';
 
 const URL_ = process.env.WEBSESSION_TEST_URL;
 const skip = URL_ ? false : 'WEBSESSION_TEST_URL is not set';
@@ -284,10 +285,8 @@ for (const [mode, expected] of [[{ stripUpgrade: true }, 'sse'],
         : 'strips the upgrade'}, the session opens over ${expected} and stays there`,
          { skip: httpSkip, timeout: 30000 }, async (t) => {
         const { Tracked, sockets } = trackedWebSocket();
-        const proxy = new CutProxy({ targetPort: Number(new URL(URL_).port), ...mode });
-        const port = await proxy.listen();
-        t.after(() => proxy.close());
-        const s = new WebSession(`http://127.0.0.1:${port}/ws/count`, {
+        const proxy = await startProxy(t, mode);
+        const s = new WebSession(`http://127.0.0.1:${proxy.port}/ws/count`, {
             WebSocket: Tracked, minBackoff: 10, maxBackoff: 50, fallbackTimeout: 1000,
         });
         t.after(() => s.close());
@@ -301,7 +300,7 @@ for (const [mode, expected] of [[{ stripUpgrade: true }, 'sse'],
         for (let i = 1; i <= 20; i++) s.send('m' + i);
         await reply;
         reply = got(40);
-        proxy.cut();                            // every connection, both sides
+        await proxy.cut();                      // every connection, both sides
         for (let i = 21; i <= 40; i++) s.send('m' + i);
         await reply;
         assert.deepEqual(replies, Array.from({ length: 40 }, (_, i) => `${i + 1} m${i + 1}`));
@@ -350,6 +349,33 @@ for (const transport of ['sse', 'poll']) {
         assert.equal(await echo, 'still here');
         assert.deepEqual(events, [], 'no reconnection');
     });
+}
+
+/**
+ * demo/cutproxy.mjs in front of the test server, as a child process: an
+ * in-process proxy that resets sockets leaves Node 20 spinning at exit.
+ * Resolves to { port, cut() } once it answers; killed after the test.
+ */
+async function startProxy(t, { stripUpgrade, buffer }) {
+    const port = await freePort();
+    const script = fileURLToPath(new URL('../../demo/cutproxy.mjs', import.meta.url));
+    const args = [script, '--listen', `127.0.0.1:${port}`, '--target', `127.0.0.1:${new URL(URL_).port}`];
+    if (stripUpgrade) args.push('--strip-upgrade');
+    if (buffer) args.push('--buffer');
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    t.after(() => child.kill('SIGKILL'));
+    const control = (method, what) => fetch(`http://127.0.0.1:${port}/demo-control/${what}`, { method })
+        .then((res) => res.json());
+    for (let i = 0; ; i++) {
+        try {
+            await control('GET', 'status');
+            break;
+        } catch (e) {
+            if (i === 100) throw new Error('demo/cutproxy.mjs did not start');
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+    return { port, cut: () => control('POST', 'cut') };
 }
 
 function haveWs() {
