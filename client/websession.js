@@ -6,6 +6,8 @@
  * of lost connections: it reconnects by itself, resumes with the session id,
  * resends what the server did not acknowledge and never delivers a message
  * twice, so the application sees every message exactly once and in order.
+ * Where no WebSocket gets through, the same session travels over plain HTTP
+ * requests: Server-Sent Events or long polls down, POSTs up.
  *
  * No dependencies, no build step. This file is a classic script: loaded with
  * <script src="websession.js"> it defines the global WebSession; it also works
@@ -899,7 +901,9 @@
      * the session: 4400, 4409, 4410).
      *
      * Lost connections are invisible: readyState stays OPEN, sends are queued
-     * and nothing is lost or repeated. Only a close frame ends the session.
+     * and nothing is lost or repeated. Only a close frame (or, over HTTP, a
+     * close event) ends the session. See the `transport` option and property
+     * for how the messages travel.
      */
     class WebSession extends EventTarget {
         /**
