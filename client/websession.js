@@ -394,7 +394,9 @@
                 throw new TypeError('WebSession: the ' + variant + ' transport needs fetch, '
                                     + 'AbortController and TextEncoder (pass options.fetch)');
             }
-            this._fetch = f;
+            // Called unbound: window.fetch throws when called as a method of
+            // another object.
+            this._fetch = (url, init) => f(url, init);
             this._variant = variant;
             this._poll = variant === 'poll';
             this._url = urls.http;
@@ -498,10 +500,10 @@
         _broken(why) {
             const reason = 'websession.v1: ' + why;
             if (this._id) {
-                const body = framedRecord('C1000 ' + reason.slice(0, 120));
-                this._fetch(this._url, { method: 'POST', cache: 'no-store', keepalive: true, body,
-                                         headers: this._headers({ 'WebSession-Sequence': '1' }) })
-                    .catch(() => {});
+                const init = { method: 'POST', cache: 'no-store', keepalive: true,
+                               body: framedRecord('C1000 ' + reason.slice(0, 120)),
+                               headers: this._headers({ 'WebSession-Sequence': '1' }) };
+                Promise.resolve().then(() => this._fetch(this._url, init)).catch(() => {});
             }
             this._finish(1002, reason);
         }
