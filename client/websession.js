@@ -1282,7 +1282,7 @@
             } catch (e) {
                 const names = this._candidates.map((t) => TRANSPORT_NAMES[t]);
                 const tried = names.length > 1
-                    ? names.slice(0, -1).join(', ') + ' and ' + names.at(-1) + ' connections'
+                    ? names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1] + ' connections'
                     : names[0] + ' connection';
                 return 'the ' + tried + ' failed, and a plain HTTP request to ' + url
                     + ' failed too (the server is unreachable, or refuses cross-origin requests)';
