@@ -394,8 +394,8 @@
                 throw new TypeError('WebSession: the ' + variant + ' transport needs fetch, '
                                     + 'AbortController and TextEncoder (pass options.fetch)');
             }
-            // Called unbound: window.fetch throws when called as a method of
-            // another object.
+            // called as a plain function: a browser's fetch refuses any
+            // other receiver than the window ("Illegal invocation")
             this._fetch = (url, init) => f(url, init);
             this._variant = variant;
             this._poll = variant === 'poll';
