@@ -6,6 +6,8 @@
  * of lost connections: it reconnects by itself, resumes with the session id,
  * resends what the server did not acknowledge and never delivers a message
  * twice, so the application sees every message exactly once and in order.
+ * Where no WebSocket gets through, the same session travels over plain HTTP
+ * requests: Server-Sent Events or long polls down, POSTs up.
  *
  * No dependencies, no build step. This file is a classic script: loaded with
  * <script src="websession.js"> it defines the global WebSession; it also works
@@ -498,10 +500,10 @@
         _broken(why) {
             const reason = 'websession.v1: ' + why;
             if (this._id) {
-                const body = framedRecord('C1000 ' + reason.slice(0, 120));
-                this._fetch(this._url, { method: 'POST', cache: 'no-store', keepalive: true, body,
-                                         headers: this._headers({ 'WebSession-Sequence': '1' }) })
-                    .catch(() => {});
+                const init = { method: 'POST', cache: 'no-store', keepalive: true,
+                               body: framedRecord('C1000 ' + reason.slice(0, 120)),
+                               headers: this._headers({ 'WebSession-Sequence': '1' }) };
+                Promise.resolve().then(() => this._fetch(this._url, init)).catch(() => {});
             }
             this._finish(1002, reason);
         }
@@ -901,7 +903,9 @@
      * the session: 4400, 4409, 4410).
      *
      * Lost connections are invisible: readyState stays OPEN, sends are queued
-     * and nothing is lost or repeated. Only a close frame ends the session.
+     * and nothing is lost or repeated. Only a close frame (or, over HTTP, a
+     * close event) ends the session. See the `transport` option and property
+     * for how the messages travel.
      */
     class WebSession extends EventTarget {
         /**
@@ -1283,7 +1287,7 @@
             } catch (e) {
                 const names = this._candidates.map((t) => TRANSPORT_NAMES[t]);
                 const tried = names.length > 1
-                    ? names.slice(0, -1).join(', ') + ' and ' + names.at(-1) + ' connections'
+                    ? names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1] + ' connections'
                     : names[0] + ' connection';
                 return 'the ' + tried + ' failed, and a plain HTTP request to ' + url
                     + ' failed too (the server is unreachable, or refuses cross-origin requests)';

@@ -1,8 +1,9 @@
 # The browser library's Node test suite (client/test/, node:test): its
-# logic on a fake WebSocket, and its integration tests against this test
-# server with node-ws as the WebSocket (WEBSESSION_TEST_URL): hundreds of
+# logic on a fake WebSocket and a fake fetch, and its integration tests
+# against this test server (WEBSESSION_TEST_URL) over each transport
+# (node-ws as the WebSocket, Node's fetch for sse and poll): hundreds of
 # messages across cut connections, a non-persistent target, a session that
-# expired.
+# expired, auto behind proxies that strip the upgrade or buffer.
 use strict;
 use warnings FATAL => 'all';
 

@@ -1,5 +1,6 @@
 // Test doubles for websession.js: a scriptable WebSocket (the server side is
-// driven by the test) and a small websession.v1 server model on top of it.
+// driven by the test) and a small websession.v1 server model on top of it;
+// a scriptable fetch and a model of the server's HTTP fallback side.
 // Not a test file itself: the *.test.mjs files import it.
 
 import WebSession from '../websession.mjs';

@@ -604,6 +604,30 @@ test('abort: before open, open never comes', async (t) => {
     assert.deepEqual(log, []);
 });
 
+test('fetch is called as a plain function, never as a method (window.fetch requires that)', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const fake = makeFakeFetch();
+    const thisValues = new Set();
+    const strict = function (url, init) {
+        thisValues.add(this);
+        return fake(url, init);
+    };
+    const tr = TRANSPORTS.sse(URLS, ['websession.v1', 'websession.id.' + ID], {
+        fetch: strict, minBackoff: 100, maxBackoff: 1000, connectTimeout: 10000, random: () => 0.5,
+    }, { open() {}, message() {}, close() {} });
+    await flush();
+    tr.send('R0');
+    fake.last().open().events('R0 100');
+    await flush();
+    tr.send('Dx');
+    await flush();
+    fake.last().respond(200, {}, 'A1');
+    fake.last('GET').push('event: nonsense\ndata: x\n\n');   // the farewell POST too
+    await flush();
+    assert.equal(fake.requests.length, 3);
+    assert.deepEqual([...thisValues], [undefined]);
+});
+
 test('construction: no fetch, no transport', () => {
     const saved = globalThis.fetch;
     globalThis.fetch = undefined;
