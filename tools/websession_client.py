@@ -3,27 +3,48 @@
 Reference implementation of the client side of docs/PROTOCOL.md: it keeps
 its session across lost connections, resends what the server has not
 acknowledged and drops nothing, so a caller sees every message exactly once
-and in order.  It needs the `websockets` package (Debian: python3-websockets).
+and in order.
 
-    s = Session("http://host/path/script")
+    s = Session("http://host/path/script")          # WebSocket
+    s = Session("http://host/path/script", transport="sse")   # or "poll"
     await s.start()
     await s.send("hello")          # str: text message, bytes: binary
     msg = await s.recv()           # str or bytes; raises SessionEnded at the end
     await s.close()
+
+Transports: "websocket" (the default) needs the `websockets` package
+(Debian: python3-websockets); "sse" (Server-Sent Events down, POST up) and
+"poll" (long polling down, POST up) are the HTTP fallback of
+docs/PROTOCOL.md and need nothing but the standard library.
 """
 
 import asyncio
+import base64
 import random
 import ssl as _ssl
 import urllib.parse
-
-import websockets
 
 PROTOCOL = "websession.v1"
 ID_PREFIX = "websession.id."
 ACK_EVERY = 16
 ACK_DELAY = 0.02
 FATAL = {4400: "protocol mismatch", 4409: "cannot resume", 4410: "session unknown or expired"}
+TRANSPORTS = ("websocket", "sse", "poll")
+# HTTP fallback
+LINE_LIMIT = 1 << 26          # longest event line (base64 of a large message)
+RESEND_PAUSE = 0.2            # before sending again what the server did not take
+POLL_WAIT = 25                # the server ends an idle poll after this
+IDLE_TIMEOUT = 100            # a down response silent this long is lost
+POST_START = 65536            # a POST's records: this many bytes at first,
+POST_MIN = 512                # down to this after failures (or one record),
+                              # up to the window after successes
+# HTTP refusals that are in band (close codes) on a WebSocket
+HTTP_ENDS = {"session-unknown": (4410, "session unknown or expired"),
+             "session-id-malformed": (4400, "malformed session id")}
+
+
+class _HTTPError(Exception):
+    pass
 
 
 class SessionEnded(Exception):
@@ -38,13 +59,30 @@ class SessionEnded(Exception):
 
 class Session:
     def __init__(self, url, ssl=None, max_backoff=1.0, connect_timeout=10.0,
-                 on_event=None, extra_headers=None):
+                 on_event=None, extra_headers=None, transport="websocket",
+                 idle_timeout=IDLE_TIMEOUT):
+        if transport not in TRANSPORTS:
+            raise ValueError("transport must be one of %s" % ", ".join(TRANSPORTS))
+        self.transport = transport
+        self.http = transport != "websocket"
         u = urllib.parse.urlsplit(url)
-        scheme = {"http": "ws", "https": "wss"}.get(u.scheme, u.scheme)
+        if self.http:
+            scheme = {"ws": "http", "wss": "https"}.get(u.scheme, u.scheme)
+            if scheme not in ("http", "https"):
+                raise ValueError("not an http(s) or ws(s) URL: %s" % url)
+            secure = scheme == "https"
+            self.host = u.hostname
+            self.port = u.port or (443 if secure else 80)
+            self.host_header = u.netloc.rpartition("@")[2]
+            self.target = (u.path or "/") + ("?" + u.query if u.query else "")
+        else:
+            scheme = {"http": "ws", "https": "wss"}.get(u.scheme, u.scheme)
+            secure = scheme == "wss"
         self.url = urllib.parse.urlunsplit((scheme,) + tuple(u)[1:])
-        if scheme == "wss" and ssl is None:
+        if secure and ssl is None:
             ssl = _ssl.create_default_context()
-        self.ssl = ssl
+        self.ssl = ssl if secure else None
+        self.idle_timeout = idle_timeout
         self.max_backoff = max_backoff
         self.connect_timeout = connect_timeout
         self.on_event = on_event or (lambda *a: None)
@@ -67,6 +105,13 @@ class Session:
         self._closing = False
         self._task = None
         self._ack_task = None
+        # HTTP fallback
+        self._kick = asyncio.Event()  # the uploader has something to do
+        self._force_ack = False       # a P asks for an A
+        self._close_req = None        # (code, reason) to send as C
+        self._conns = set()           # open HTTP connections (writers)
+        self._up_task = None
+        self._post_cap = POST_START   # bytes of records per POST
 
     # -- public -------------------------------------------------------------
 
@@ -86,7 +131,9 @@ class Session:
         self.unacked_bytes += len(payload)
         if self.unacked_bytes >= self.window:
             self.room.clear()
-        if self.ready.is_set():
+        if self.http:
+            self._kick.set()
+        elif self.ready.is_set():
             await self._send_data(payload)
 
     async def recv(self):
@@ -97,6 +144,9 @@ class Session:
         return item
 
     async def close(self, code=1000, reason=""):
+        if self.http:
+            await self._close_http(code, reason)
+            return
         self._closing = True
         if self.ws is not None:
             try:
@@ -107,9 +157,12 @@ class Session:
             self._task.cancel()
 
     def drop(self):
-        """Cut the current connection without a close frame (for tests)."""
+        """Cut the current connection without a close frame (for tests);
+        over HTTP, every request under way."""
         if self.ws is not None:
             self.ws.transport.abort()
+        for w in list(self._conns):
+            w.transport.abort()
 
     # -- internals ----------------------------------------------------------
 
@@ -135,6 +188,14 @@ class Session:
         await self._ack()
 
     async def _ack(self, force=False):
+        if self.http:
+            # sse: an A in a POST; poll: the next poll acknowledges, a P
+            # is answered all the same.
+            if force:
+                self._force_ack = True
+            if force or self.transport == "sse":
+                self._kick.set()
+            return
         if self.ws is not None and (force or self.rx != self.rx_acked):
             self.rx_acked = self.rx
             try:
@@ -148,6 +209,9 @@ class Session:
         self.ready.set()
 
     async def _run(self):
+        if self.http:
+            return await self._run_http()
+        import websockets
         backoff = 0.02
         while not self._closing:
             protocols = [PROTOCOL] + ([ID_PREFIX + self.id] if self.id else [])
@@ -181,6 +245,7 @@ class Session:
     async def _serve(self, ws):
         """One connection.  Returns (code, reason) when the session is over,
         None when the connection was lost."""
+        import websockets
         try:
             await ws.send("R%d" % self.rx)
             self.rx_acked = self.rx
@@ -232,7 +297,305 @@ class Session:
     async def _data(self, body):
         self.rx += 1
         self.inbox.put_nowait(body)
+        if self.transport == "poll":
+            return                    # the next poll acknowledges
         if self.rx - self.rx_acked >= ACK_EVERY:
             await self._ack()
         elif self._ack_task is None or self._ack_task.done():
             self._ack_task = asyncio.ensure_future(self._ack_later())
+
+    # -- the HTTP fallback: sse and poll (docs/PROTOCOL.md) -------------------
+    #
+    # Down: a GET whose response is a text/event-stream (one long response
+    # for sse, one per poll).  Up: POSTs of framed records, one at a time,
+    # each answered with the server's count ("A<n>"), which is all the
+    # uploader needs to know what to send next: everything above that
+    # count, again if need be (the server drops what it already has).
+
+    def _headers(self, extra):
+        h = dict(self.extra_headers)
+        h["WebSession-Transport"] = self.transport
+        if self.id:
+            h["Session-ID"] = self.id
+        h.update(extra)
+        return h
+
+    async def _request(self, method, headers, body=None, timeout=None):
+        """Send one request on a new connection.  Returns (status, headers
+        with lower-case names, reader, writer) once the response's head is
+        in; the caller closes the writer."""
+        timeout = timeout or self.connect_timeout
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            self.host, self.port, ssl=self.ssl, limit=LINE_LIMIT,
+            server_hostname=self.host if self.ssl else None), self.connect_timeout)
+        self._conns.add(writer)
+        try:
+            lines = ["%s %s HTTP/1.1" % (method, self.target), "Host: " + self.host_header]
+            lines += ["%s: %s" % kv for kv in headers.items()]
+            if body is not None:
+                lines.append("Content-Length: %d" % len(body))
+            lines.append("Connection: close")
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            status_line, *hlines = head.decode("latin-1").split("\r\n")
+            parts = status_line.split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise _HTTPError("bad status line %r" % status_line)
+            hdrs = {}
+            for line in hlines:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    k = k.strip().lower()
+                    hdrs[k] = (hdrs[k] + ", " if k in hdrs else "") + v.strip()
+            return int(parts[1]), hdrs, reader, writer
+        except BaseException:
+            self._forget(writer)
+            raise
+
+    def _forget(self, writer):
+        self._conns.discard(writer)
+        writer.transport.abort()
+
+    @staticmethod
+    async def _body(reader, headers, timeout):
+        """A (short) response body: Content-Length, chunked, or to the end."""
+        async def read():
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                out = b""
+                while True:
+                    size = int((await reader.readline()).split(b";")[0], 16)
+                    if size == 0:
+                        return out
+                    out += await reader.readexactly(size)
+                    await reader.readexactly(2)
+            if "content-length" in headers:
+                return await reader.readexactly(int(headers["content-length"]))
+            return await reader.read()
+        return await asyncio.wait_for(read(), timeout)
+
+    async def _run_http(self):
+        backoff = 0.02
+        fresh = True                  # poll: the first of a connection ("open")
+        self._up_task = asyncio.ensure_future(self._uploader())
+        try:
+            while not self._closing and not self.ended:
+                extra = {"WebSession-Received": str(self.rx), "Accept": "text/event-stream"}
+                if self.transport == "poll" and fresh:
+                    extra["WebSession-Poll"] = "open"
+                writer = None
+                got_r, end = False, None
+                try:
+                    status, hdrs, reader, writer = await self._request(
+                        "GET", self._headers(extra),
+                        timeout=max(self.idle_timeout, self.connect_timeout))
+                    if status != 200:
+                        text = await self._body(reader, hdrs, self.connect_timeout)
+                        err = hdrs.get("websession-error", "")
+                        if status < 500 and status not in (408, 429):
+                            code, reason = HTTP_ENDS.get(err, (status, "HTTP %d %s: %s" % (
+                                status, err, text.decode("utf-8", "replace").strip())))
+                            self._end(code, reason)
+                            return
+                        raise _HTTPError("HTTP %d %s" % (status, err))
+                    if self.id is None and hdrs.get("session-id"):
+                        self.id = hdrs["session-id"]
+                    self.rx_acked = self.rx   # WebSession-Received acknowledges
+                    got_r, end = await self._stream(
+                        reader, announce=self.transport == "sse" or fresh)
+                except (OSError, EOFError, ValueError, asyncio.TimeoutError,
+                        asyncio.IncompleteReadError, _HTTPError) as e:
+                    self.on_event("retry", repr(e))
+                finally:
+                    if writer is not None:
+                        self._forget(writer)
+                if end is not None:
+                    self._end(*end)
+                    return
+                if self._closing:
+                    return
+                if got_r:
+                    backoff = 0.02
+                if self.transport == "poll" and got_r:
+                    fresh = False     # a poll's normal end: poll again at once
+                    continue
+                # An sse stream that ended without a close event, or a poll
+                # that brought not even its R: lost.  Resume.
+                self.reconnects += 1
+                self.on_event("reconnecting", self.reconnects)
+                fresh = True
+                if not got_r:
+                    await asyncio.sleep(backoff * (0.5 + random.random()))
+                    backoff = min(backoff * 2, self.max_backoff)
+        finally:
+            self._up_task.cancel()
+
+    async def _stream(self, reader, announce):
+        """Read events until the response ends: (got an R, (code, reason)
+        of a close event or None).  announce: report its R as a resume."""
+        got_r = False
+        data, event = [], None
+        while True:
+            line = await asyncio.wait_for(reader.readline(), self.idle_timeout)
+            if not line.endswith(b"\n"):
+                return got_r, None    # the end, maybe inside an event: lost
+            line = line[:-1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if line:
+                if line.startswith(b":"):
+                    continue          # comment
+                name, _, value = line.partition(b":")
+                if value.startswith(b" "):
+                    value = value[1:]
+                if name == b"data":
+                    data.append(value)
+                elif name == b"event":
+                    event = value.decode("utf-8", "replace")
+                continue
+            if not data:
+                event = None
+                continue
+            kind, value = event, b"\n".join(data)
+            data, event = [], None
+            if kind == "close":
+                code, _, reason = value.decode("utf-8", "replace").partition(" ")
+                return got_r, (int(code), reason)
+            if kind == "binary":
+                m = base64.b64decode(value, validate=True)
+                if m[:1] != b"D":
+                    return got_r, (1002, "binary control message")
+                await self._data(m[1:])
+                continue
+            if kind == "text64":
+                m = base64.b64decode(value, validate=True).decode("utf-8")
+            elif kind is None or kind == "message":
+                m = value.decode("utf-8")
+            else:
+                continue              # an event type of a later version
+            t, body = m[:1], m[1:]
+            if t == "D":
+                await self._data(body)
+            elif t == "A":
+                self._acked(int(body))
+            elif t == "P":
+                await self._ack(force=True)
+            elif t == "I":
+                self.id = body
+            elif t == "R":
+                n, _, w = body.partition(" ")
+                if w:
+                    self.window = int(w)
+                self._acked(int(n))
+                if not got_r and announce:
+                    self.on_event("resumed", self.reconnects)
+                got_r = True
+                self.ready.set()
+                self._kick.set()      # send what its count does not cover
+            else:
+                return got_r, (1002, "unknown message %r" % t)
+
+    @staticmethod
+    def _record(payload):
+        if isinstance(payload, bytes):
+            return b"B %d\n%s\n" % (len(payload), payload)
+        p = payload.encode("utf-8")
+        return b"T %d\n%s\n" % (len(p), p)
+
+    def _batch(self):
+        """The next POST's body: (body, sequence, last D, A count sent,
+        whether it carries the close)."""
+        recs, size, last = [], 0, None
+        cap = self._post_cap
+        for seq, payload in self.unacked:
+            rec = self._record(b"D" + payload if isinstance(payload, bytes) else "D" + payload)
+            if recs and size + len(rec) > cap:
+                break
+            recs.append(rec)
+            size += len(rec)
+            last = seq
+        ack = None
+        if self._force_ack or (self.transport == "sse" and self.rx > self.rx_acked):
+            ack = self.rx
+            recs.append(self._record("A%d" % ack))
+        closing = bool(self._close_req) and \
+            last == (self.unacked[-1][0] if self.unacked else None)
+        if closing:
+            code, reason = self._close_req
+            recs.append(self._record(("C%d %s" % (code, reason)) if reason else "C%d" % code))
+        seq = self.unacked[0][0] if self.unacked else self.tx_acked + 1
+        return b"".join(recs), seq, last, ack, closing
+
+    async def _uploader(self):
+        backoff = 0.05
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            if self.id is None or self.ended:
+                continue              # kicked again once the id is known
+            body, seq, last, ack, closing = self._batch()
+            if not body:
+                continue
+            extra = {"WebSession-Sequence": str(seq),
+                     "Content-Type": "application/octet-stream"}
+            writer = None
+            try:
+                status, hdrs, reader, writer = await self._request(
+                    "POST", self._headers(extra), body)
+                text = (await self._body(reader, hdrs, self.connect_timeout)).decode(
+                    "latin-1").strip()
+            except (OSError, EOFError, ValueError, asyncio.TimeoutError,
+                    asyncio.IncompleteReadError, _HTTPError) as e:
+                status, text = None, repr(e)
+            finally:
+                if writer is not None:
+                    self._forget(writer)
+            if status == 200 and text[:1] == "A" and text[1:].isdigit():
+                backoff = 0.05
+                self._post_cap = min(self._post_cap * 2, max(self.window, POST_START))
+                n = int(text[1:])
+                self._acked(n)
+                if ack is not None:
+                    self.rx_acked = max(self.rx_acked, ack)
+                    self._force_ack = False
+                if closing:
+                    self._close_req = None
+                if last is not None and n < last:
+                    # The server's buffer toward the script is full: the
+                    # rest again after a pause.
+                    await asyncio.sleep(RESEND_PAUSE)
+                    self._kick.set()
+                elif self.unacked:
+                    self._kick.set()
+                continue
+            # Lost, refused or failed: the same again later (records the
+            # server already took are dropped by number).  A session that
+            # is over is reported by the down side.
+            self.on_event("post-retry", "%s %s" % (status, text[:200]))
+            # A connection that breaks inside long bodies gets shorter ones.
+            self._post_cap = max(self._post_cap // 2, POST_MIN)
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.max_backoff)
+            self._kick.set()
+
+    async def _close_http(self, code, reason):
+        """Send what is unacknowledged, then C<code>; the close event on the
+        down side ends the session (or, failing that, connect_timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        if not self.ended and self._task and not self._task.done():
+            while self.unacked and not self.ended and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            self._close_req = (code, reason)
+            self._kick.set()
+            while not self.ended and not self._task.done() and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+        self._closing = True
+        if not self.ended:
+            self._end(code, reason)
+        if self._task:
+            self._task.cancel()
+        if self._up_task:
+            self._up_task.cancel()
+        for w in list(self._conns):
+            self._forget(w)
