@@ -353,9 +353,14 @@ class Session:
             self._forget(writer)
             raise
 
-    def _forget(self, writer):
+    def _forget(self, writer, abort=True):
+        """Done with a connection: cut it, or (after the response ended in
+        order) close it in order, which tells the server it was all read."""
         self._conns.discard(writer)
-        writer.transport.abort()
+        if abort:
+            writer.transport.abort()
+        else:
+            writer.close()
 
     @staticmethod
     async def _body(reader, headers, timeout):
@@ -384,7 +389,7 @@ class Session:
                 if self.transport == "poll" and fresh:
                     extra["WebSession-Poll"] = "open"
                 writer = None
-                got_r, end = False, None
+                got_r, end, clean = False, None, False
                 try:
                     status, hdrs, reader, writer = await self._request(
                         "GET", self._headers(extra),
@@ -403,12 +408,18 @@ class Session:
                     self.rx_acked = self.rx   # WebSession-Received acknowledges
                     got_r, end = await self._stream(
                         reader, announce=self.transport == "sse" or fresh)
+                    if end is not None:
+                        # The response ends after the close event: read to
+                        # its end, then close in order (the server takes
+                        # that as the event received).
+                        await asyncio.wait_for(reader.read(), 1)
+                    clean = reader.at_eof()
                 except (OSError, EOFError, ValueError, asyncio.TimeoutError,
                         asyncio.IncompleteReadError, _HTTPError) as e:
                     self.on_event("retry", repr(e))
                 finally:
                     if writer is not None:
-                        self._forget(writer)
+                        self._forget(writer, abort=not clean)
                 if end is not None:
                     self._end(*end)
                     return
@@ -506,18 +517,20 @@ class Session:
         """The next POST's body: (body, sequence, last D, A count sent,
         whether it carries the close)."""
         recs, size, last = [], 0, None
-        cap = self._post_cap
-        for seq, payload in self.unacked:
-            rec = self._record(b"D" + payload if isinstance(payload, bytes) else "D" + payload)
-            if recs and size + len(rec) > cap:
-                break
-            recs.append(rec)
-            size += len(rec)
-            last = seq
+        # The acknowledgement first: the server looks at no record after a
+        # D it cannot take (its buffer toward the script is full).
         ack = None
         if self._force_ack or (self.transport == "sse" and self.rx > self.rx_acked):
             ack = self.rx
             recs.append(self._record("A%d" % ack))
+        cap = self._post_cap
+        for seq, payload in self.unacked:
+            rec = self._record(b"D" + payload if isinstance(payload, bytes) else "D" + payload)
+            if last is not None and size + len(rec) > cap:
+                break
+            recs.append(rec)
+            size += len(rec)
+            last = seq
         closing = bool(self._close_req) and \
             last == (self.unacked[-1][0] if self.unacked else None)
         if closing:
@@ -549,7 +562,7 @@ class Session:
                 status, text = None, repr(e)
             finally:
                 if writer is not None:
-                    self._forget(writer)
+                    self._forget(writer, abort=status is None)
             if status == 200 and text[:1] == "A" and text[1:].isdigit():
                 backoff = 0.05
                 self._post_cap = min(self._post_cap * 2, max(self.window, POST_START))
@@ -558,7 +571,7 @@ class Session:
                 if ack is not None:
                     self.rx_acked = max(self.rx_acked, ack)
                     self._force_ack = False
-                if closing:
+                if closing and (last is None or n >= last):
                     self._close_req = None
                 if last is not None and n < last:
                     # The server's buffer toward the script is full: the
