@@ -6,7 +6,13 @@ echo-and-count script that also pushes its own numbered stream; at the end
 both streams must have arrived exactly once and in order.
 
     chaos.py --port HTTPD_PORT [--messages 10000] [--min-drops 100]
+             [--transport websocket|sse|poll]
 Prints one JSON line; exits 0 when every check passed.
+
+With --transport sse or poll the same proxy cuts the HTTP fallback's
+requests: inside a request or response head ("handshake"), inside a POST's
+body or its answer, inside an event stream or a poll's answer ("traffic"),
+and streams and polls that are waiting ("idle").
 """
 import argparse
 import asyncio
@@ -95,6 +101,7 @@ async def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--path", default="/ws/chaos-echo")
     ap.add_argument("--timeout", type=float, default=110)
+    ap.add_argument("--transport", choices=("websocket", "sse", "poll"), default="websocket")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -102,7 +109,8 @@ async def main():
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
     pport = server.sockets[0].getsockname()[1]
     n = a.messages
-    s = Session("http://127.0.0.1:%d%s?n=%d" % (pport, a.path, n), max_backoff=0.2)
+    s = Session("http://127.0.0.1:%d%s?n=%d" % (pport, a.path, n), max_backoff=0.2,
+                transport=a.transport, idle_timeout=10)
     t0 = time.monotonic()
     await s.start()
     echoes, stream, errors = [], [], []
@@ -135,7 +143,7 @@ async def main():
     server.close()
     drops = sum(proxy.drops.values())
     result = {
-        "seed": seed, "seconds": round(secs, 1),
+        "seed": seed, "transport": a.transport, "seconds": round(secs, 1),
         "sent": n, "echoes": len(echoes), "stream": len(stream),
         "echoes_exact": echoes == list(range(1, n + 1)),
         "stream_exact": stream == list(range(1, n + 1)),

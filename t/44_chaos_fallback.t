@@ -1,0 +1,43 @@
+# The proof of the HTTP fallback (docs/PROTOCOL.md, "The HTTP fallback
+# transports"), as t/40_chaos.t is for WebSockets: the same cutting proxy
+# (t/clients/chaos.py) sits between the reference client and httpd and cuts
+# the fallback's requests at random points -- inside request and response
+# heads, inside a POST's body or its A<n> answer, inside an event stream or
+# a poll's answer, and while a stream or a poll waits.  Over sse and over
+# poll, 2,000 numbered messages go to /ws/chaos-echo, which echoes each and
+# pushes its own stream of 2,000: both streams must arrive exactly once and
+# in order, with at least 50 forced drops each.  The seed of a run is
+# printed so a failure can be replayed (chaos.py --seed).
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use JSON::PP ();
+
+my $N         = 2000;
+my $MIN_DROPS = 50;
+
+my $vars   = Apache::Test::vars();
+my $python = '/usr/bin/python3';
+my $client = catfile($vars->{top_dir}, 't', 'clients', 'chaos.py');
+
+plan tests => 2 * 6, need_module('websession');
+
+for my $transport (qw(sse poll)) {
+    my $out = qx{timeout 150 $python $client --port $vars->{port} --transport $transport --messages $N --min-drops $MIN_DROPS --timeout 110 2>&1};
+    my ($line) = grep { /^\{/ } split /\n/, $out;
+    my $r = eval { JSON::PP->new->decode($line // '') } || {};
+    diag $out unless $r->{ok};
+    $r->{$_} //= '?' for qw(seed seconds stalls reconnects);
+
+    ok $line, "$transport: chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+    is $r->{echoes}, $N, "$transport: $N messages to the script came back";
+    ok $r->{echoes_exact}, "$transport: ... each exactly once and in order";
+    is $r->{stream}, $N, "$transport: the script's own stream of $N arrived";
+    ok $r->{stream_exact}, "$transport: ... each exactly once and in order";
+    cmp_ok $r->{drops} // 0, '>=', $MIN_DROPS,
+        "$transport: forced drops: " . ($r->{drops} // 0) . " ("
+        . join(', ', map { "$_ $r->{drops_by_kind}{$_}" } sort keys %{ $r->{drops_by_kind} || {} })
+        . "), $r->{stalls} stalls, $r->{reconnects} resumes";
+}
