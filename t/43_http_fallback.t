@@ -1,0 +1,168 @@
+# The HTTP fallback transports (docs/PROTOCOL.md, "The HTTP fallback
+# transports"), rule by rule against the real server: new sessions over
+# sse and poll (status, headers, the first bytes of the body), messages
+# both ways (POSTed records, A<n> answers, duplicates dropped, gaps refused
+# with 409), event encoding (text, text64, binary, several data lines),
+# polls that answer at once, wait, wake, repeat a lost answer and end after
+# 25 s, heartbeats, a POST taken in part while the buffer toward the script
+# is full, the client's C and the script's exit as close events,
+# resumes across sse, poll and WebSocket (4400 for plain WebSocket
+# sessions, 4409 for a resume point never sent), every refusal with its
+# status and WebSession-Error token, TLS, 40 open streams with 8 worker
+# threads, and the reference client (tools/websession_client.py,
+# tools/websession-cat) over both transports.
+#
+# The requests are written raw by t/clients/http_fallback.py, which prints
+# a JSON list of named checks; each becomes one assertion here.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use File::Spec::Functions qw(catfile);
+use JSON::PP ();
+use Time::HiRes qw(time);
+
+my @CHECKS = (
+    [ sse_new_200                 => 'new session over sse (GET /ws/count, WebSession-Received: 0): 200' ],
+    [ sse_new_content_type        => '... Content-Type: text/event-stream' ],
+    [ sse_new_connection_close    => '... Connection: close' ],
+    [ sse_new_cache_control       => '... Cache-Control: no-cache, no-store and X-Accel-Buffering: no' ],
+    [ sse_new_no_length           => '... neither Content-Length nor Transfer-Encoding' ],
+    [ sse_new_session_id          => '... Session-ID of 32 base64url characters' ],
+    [ sse_new_body_start          => '... body starts ": websession.v1", "data: I<id>", "data: R0 1048576", each followed by an empty line' ],
+    [ sse_new_stays_open          => '... then the stream stays open, quiet, for 1 s' ],
+    [ post_answer_A1              => 'POST "T 6\nDhello\n" with WebSession-Sequence 1: 200 text/plain "A1"' ],
+    [ sse_echo                    => '... and "data: D1 hello" comes down the stream' ],
+    [ post_batch_order            => 'ten records in one POST, then two more POSTs: A11, A12, A14 and D2..D14 in order' ],
+    [ post_repeat_no_dup          => 'the first POST sent again: "A14", nothing delivered twice (the next is D15)' ],
+    [ post_overlap_takes_new      => 'a POST of 14, 15 (had) and 16 (new): A16, only D16 comes down' ],
+    [ post_gap_409                => 'a POST starting at count + 2: 409 sequence-gap' ],
+    [ post_gap_nothing_taken      => '... and nothing of it is taken (the next in order is D17)' ],
+    [ post_ack_only               => 'a POST of "A17" alone: 200 "A17"' ],
+    [ sse_resume_headers          => 'resume over sse (Session-ID, Received 14): 200 without Session-ID' ],
+    [ sse_resume_replay           => '... comment, "R17 1048576", then D15, D16, D17 again, nothing more' ],
+    [ sse_evicted_by_newer        => 'a newer down request ends the older stream without a close event and carries on' ],
+    [ sse_C1000_close_event       => 'POST "C1000": 200, then "event: close" with 1000 down the stream' ],
+    [ sse_close_then_eof          => '... and the response ends after the close event' ],
+    [ after_close_410_get         => 'then a GET with that Session-ID: 410 session-unknown' ],
+    [ after_close_410_post        => '... and a POST: 410 session-unknown' ],
+    [ resume_below_ack_4409       => 'WebSession-Received below what the client acknowledged (A3, then 1): close event 4409' ],
+    [ C_code_echoed               => '"C3001 going" on /framed: the close event carries 3001' ],
+    [ poll_new_headers            => 'new session over poll: 200, text/event-stream, Connection: close, Cache-Control, Session-ID, no length' ],
+    [ poll_open_at_once           => '... with WebSession-Poll: open it ends at once (< 1 s) after comment, I and R' ],
+    [ poll_waits                  => 'a poll with nothing to say does not end within 1 s' ],
+    [ poll_wakes_on_post          => '... a POST wakes it: it ends with "D1 x" within 1 s' ],
+    [ poll_fresh_R                => '... its R is the count after that POST, "R1 1048576" (the spec\'s example)' ],
+    [ poll_lost_repeat            => 'the same count again (a lost answer): R1 and D1 x again, then the end' ],
+    [ poll_new_count_waits        => 'the new count acknowledges: that poll waits again' ],
+    [ poll_batch                  => 'five messages in one POST arrive over polls, all, in order' ],
+    [ poll_idle_25s               => 'a poll with nothing to say ends after 24-30 s with comment and R alone' ],
+    [ poll_open_resume_at_once    => 'WebSession-Poll: open on a resumed session: comment and R alone, at once' ],
+    [ poll_close_event            => '"C1000" over poll: the next poll carries the close event 1000' ],
+    [ framed_binary_all_bytes     => '/framed: a B record of all 256 byte values comes down as "event: binary", base64 of D + bytes' ],
+    [ framed_text_cr_text64       => '... text with CR: "event: text64", base64 of the message\'s UTF-8 (D included)' ],
+    [ framed_multiline            => '... text with LFs: one "data: " line per line' ],
+    [ framed_trailing_lf          => '... text ending in LF: a last empty "data: " line' ],
+    [ framed_empty_text           => '... the empty text message: "data: D"' ],
+    [ framed_utf8                 => '... non-ASCII text: UTF-8 in the data line' ],
+    [ framed_binary_large         => '... a 200 kB binary message, whole, in one data line' ],
+    [ framed_binary_poll          => '... binary over poll: "event: binary"' ],
+    [ post_binary_record_text_D   => '... a B record stays binary even when its bytes are text' ],
+    [ exit0_bye_then_1000         => '/ws/exit0 over sse: "Dbye x", then the close event 1000' ],
+    [ exit3_4003                  => '/ws/exit3: close event "4003 script exited with status 3"' ],
+    [ killself_4309               => '/ws/killself: close event "4309 script killed by signal 9"' ],
+    [ exit3_over_poll             => '/ws/exit3 over poll: the waiting poll ends with the close event 4003' ],
+    [ ws_v1_to_sse                => 'a websession.v1 WebSocket session resumes over sse: R1, then "Db" -> "D2 b"' ],
+    [ sse_to_ws_v1                => '... and back over a WebSocket: R2, "Dc" -> "D3 c"' ],
+    [ poll_to_sse                 => 'a session started over poll resumes over sse' ],
+    [ sse_to_poll                 => '... and over poll again' ],
+    [ plain_ws_to_sse_4400        => 'a plain WebSocket session resumed over sse: 200, close event 4400, no data' ],
+    [ plain_ws_to_poll_4400       => '... over poll: the same' ],
+    [ plain_ws_survives_4400      => '... and the plain session goes on ("b" -> "2 b")' ],
+    [ resume_beyond_4409          => 'WebSession-Received above what the server sent: close event 4409' ],
+    [ get_bad_transport_400       => 'WebSession-Transport: longpoll: 400 bad-request' ],
+    [ get_transport_websocket_400 => 'WebSession-Transport: websocket: 400 bad-request' ],
+    [ get_received_missing_400    => 'no WebSession-Received: 400 bad-request' ],
+    [ get_received_malformed_400  => 'WebSession-Received 01, -1, 1x, x, empty, "1 2", 21 digits: 400 bad-request' ],
+    [ get_received_nonzero_new_400 => 'WebSession-Received 3 for a new session: 400 bad-request' ],
+    [ get_sid_malformed_400       => 'Session-ID "abc": 400 session-id-malformed' ],
+    [ get_sid_unknown_410         => 'an unknown Session-ID: 410 session-unknown' ],
+    [ put_405                     => 'PUT with WebSession-Transport: 405 bad-method' ],
+    [ plain_get_426               => 'a plain GET without upgrade or transport: still 426' ],
+    [ origin_refused_403          => 'sse with a foreign Origin on /origin-list: 403 origin-refused' ],
+    [ broken_script_500           => 'sse on /broken (no such program): 500 script-failed' ],
+    [ errors_text_plain           => 'every refusal has a text/plain explanation' ],
+    [ post_no_sequence_400        => 'POST without WebSession-Sequence: 400 bad-request' ],
+    [ post_bad_sequence_400       => 'WebSession-Sequence x, 01, -1, 1.0, empty: 400 bad-request' ],
+    [ post_sid_malformed_400      => 'POST with Session-ID "abc": 400 session-id-malformed' ],
+    [ post_sid_unknown_410        => 'POST with an unknown Session-ID: 410 session-unknown' ],
+    [ post_malformed_record_400   => 'malformed records (short, bad type, leading zero, no space, no LF, ...): 400 protocol-error' ],
+    [ post_R_400                  => 'an R record: 400 protocol-error' ],
+    [ post_P_400                  => 'a P record: 400 protocol-error' ],
+    [ post_I_400                  => 'an I record: 400 protocol-error' ],
+    [ post_bad_C_400              => 'C, C999, C1005, C5000, Cx, C01000: 400 protocol-error' ],
+    [ post_ack_too_many_400       => '"A1" when nothing was sent: 400 protocol-error' ],
+    [ post_error_ends_1002        => '... a protocol error ends the session: close event 1002 down the stream' ],
+    [ post_too_large_413          => 'a body of 2 x WebSessionBuffer + 64 KiB + 1 bytes: 413 too-large' ],
+    [ buffer_full_partial_A       => '/ws/late-reader (reads nothing for 2 s): 15 records of 100 kB and C1000 in one POST: A<k>, 0 < k < 15' ],
+    [ buffer_full_stops_at_D      => '... the C behind the first untaken D is not looked at: no close event' ],
+    [ buffer_full_resend_exact    => '... the rest sent again once the script reads: A15, all 15 answers once, in order' ],
+    [ ping_sse_P                  => '/ping (WebSessionPing 1) over sse: "data: P" within 2.5 s' ],
+    [ ping_sse_answered_stays     => '... answering each P with a POST of A<n>, the stream stays for 4 s' ],
+    [ ping_sse_silent_dropped     => '... silent, the stream is dropped without a close event within 6 s' ],
+    [ ping_sse_resume             => '... and resumes: R1, the echo goes on' ],
+    [ ping_poll_P                 => '... a waiting poll on /ping ends with a P' ],
+    [ tls_sse_new                 => 'over TLS: a new sse session, comment, I, R0' ],
+    [ tls_sse_messages            => '... three POSTs, three answers down the stream' ],
+    [ tls_sse_close               => '... C1000: the close event 1000' ],
+    [ tls_client_sse              => '... the reference client over https and sse: 40 messages exact across drops' ],
+    [ workers_streams_open        => '40 sse streams open at once (8 worker threads in all)' ],
+    [ workers_gets_answered       => '... meanwhile 10 GETs of /ws/index.html are answered, each within 5 s' ],
+    [ workers_streams_echo        => '... every stream echoes its message' ],
+    [ workers_streams_close       => '... every one ends with the close event 1000 after C1000' ],
+    [ client_sse_exact            => 'reference client, sse: 40 messages to /ws/count exact across two drops' ],
+    [ client_poll_exact           => 'reference client, poll: the same' ],
+    [ client_buffer_full          => 'reference client, sse: 15 messages of 100 kB to /ws/late-reader, all answered in order' ],
+    [ client_close_1000           => 'reference client on /framed: binary echo, close() ends with 1000' ],
+    [ client_cat_sse              => 'websession-cat --transport sse: three lines counted, exit 0' ],
+    [ client_cat_poll             => 'websession-cat --transport poll: the same' ],
+);
+
+my $vars     = Apache::Test::vars();
+my $python   = '/usr/bin/python3';
+my $client   = catfile($vars->{top_dir}, 't', 'clients', 'http_fallback.py');
+my $tls_port = $vars->{websession_ssl_port};
+my $crt      = catfile($vars->{t_logs}, 'ssl', 'server.crt');
+
+plan tests => 2 + @CHECKS, need
+    need_module('websession'),
+    { 'no TLS virtual host (mod_ssl)' => !!$tls_port,
+      "no certificate $crt"           => -s $crt,
+      "$python cannot import websockets (python3-websockets)" =>
+          system("$python -c 'import websockets' >/dev/null 2>&1") == 0 };
+
+my @cmd = ('timeout', '300', $python, $client, '--host', '127.0.0.1',
+           '--port', $vars->{port}, '--tls-port', $tls_port, '--cafile', $crt,
+           '--timeout', 10, '--deadline', 280);
+my $t0  = time;
+my $out = qx{@cmd 2>&1};
+my ($line) = grep { /^\{/ } split /\n/, $out;
+my $s = eval { JSON::PP->new->decode($line // '') };
+
+ok $s, sprintf 'client printed its JSON summary (%.1f s)', time - $t0
+    or diag "client output:\n$out";
+$s ||= {};
+my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
+
+for (@CHECKS) {
+    my ($name, $text) = @$_;
+    ok $got{$name} && $got{$name}{ok}, $text
+        or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
+}
+
+# A check the client knows and this list does not would go unseen.
+my %listed   = map { $_->[0] => 1 } @CHECKS;
+my @unlisted = grep { !$listed{$_} } sort keys %got;
+ok !@unlisted && !@{ $s->{errors} || [] }, 'no unexpected errors in the client, no check left unlisted'
+    or diag join "\n", "client errors:", @{ $s->{errors} || [] },
+                       "checks not in this file: @unlisted", "output:", $out;
