@@ -23,7 +23,9 @@ import base64
 import json
 import os
 import re
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -63,6 +65,7 @@ CHECKS = [
     "framed_binary_large", "framed_binary_poll", "post_binary_record_text_D",
     # scripts that end
     "exit0_bye_then_1000", "exit3_4003", "killself_4309", "exit3_over_poll",
+    "exit_while_away_poll", "close_event_again_after_cut", "close_event_once_in_order",
     # resume across transports
     "ws_v1_to_sse", "sse_to_ws_v1", "poll_to_sse", "sse_to_poll",
     "plain_ws_to_sse_4400", "plain_ws_to_poll_4400", "plain_ws_survives_4400",
@@ -71,7 +74,7 @@ CHECKS = [
     "get_bad_transport_400", "get_transport_websocket_400",
     "get_received_missing_400", "get_received_malformed_400",
     "get_received_nonzero_new_400", "get_sid_malformed_400",
-    "get_sid_unknown_410", "put_405", "plain_get_426", "origin_refused_403",
+    "get_sid_unknown_410", "put_405", "head_405", "plain_get_426", "origin_refused_403",
     "broken_script_500", "errors_text_plain",
     # refused POSTs
     "post_no_sequence_400", "post_bad_sequence_400", "post_sid_malformed_400",
@@ -219,6 +222,12 @@ class Resp:
             return ("<%s>" % type(e).__name__).encode()
 
     def close(self):
+        self.writer.transport.abort()
+
+    def reset(self):
+        """End the connection with a TCP reset, not in order."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
 
 
@@ -678,6 +687,33 @@ class Run:
                    and how == "eof", "%r, %s" % (ms, how))
         p.writer.close()
 
+        # the script exits while no down request is there: the next poll
+        # carries the close event
+        r, sid = await self.new("/ws/exit5-later", "poll")
+        st, _, text, _ = await self.post("/ws/exit5-later", sid, 1, rec("Dx"), "poll")
+        await asyncio.sleep(1.8)
+        p = await self.down("/ws/exit5-later", "poll", 0, sid=sid)
+        ms, how = await p.msgs(self.t)
+        self.check("exit_while_away_poll", ms == [("comment", V1), ("text", "R1 %d" % WINDOW),
+                                                  ("close", 4005, "script exited with status 5")]
+                   and how == "eof", "POST %r; 1.8 s later the poll: %r, %s" % (text, ms, how))
+        # ... that connection ended with a reset, not in order: the close
+        # event is served again
+        p.reset()
+        await asyncio.sleep(0.3)
+        p = await self.down("/ws/exit5-later", "poll", 0, sid=sid)
+        ms, how = await p.msgs(self.t)
+        self.check("close_event_again_after_cut", ms[-1:] == [("close", 4005, "script exited with status 5")]
+                   and how == "eof", "after a reset: %s %r, %s" % (p.status, ms, how))
+        # ... read to its end and closed in order: the session is over
+        p.writer.close()
+        await asyncio.sleep(0.5)
+        p = await self.down("/ws/exit5-later", "poll", 0, sid=sid)
+        await p.body(self.t)
+        p.close()
+        self.check("close_event_once_in_order", (p.status, p.h("WebSession-Error")) == (410, "session-unknown"),
+                   "after an in-order end: %s %s" % (p.status, p.h("WebSession-Error")))
+
     # -- resume across transports -----------------------------------------------------
 
     async def cross(self):
@@ -798,6 +834,7 @@ class Run:
                            headers=[sse, r0, ("Session-ID", unknown)])
         await self.refused("put_405", 405, "bad-method", method="PUT",
                            headers=[sse, r0], body=b"")
+        await self.head_refused()
         await self.refused("plain_get_426", 426, "upgrade-required")
         await self.refused("origin_refused_403", 403, "origin-refused", path="/origin-list",
                            headers=[sse, r0, ("Origin", "http://evil.example")])
@@ -807,6 +844,28 @@ class Run:
                     if not (ct or "").startswith("text/plain") or not t.strip()]
         self.check("errors_text_plain", not notplain,
                    "refusals without a text/plain explanation: %r" % notplain)
+
+    async def head_refused(self):
+        """HEAD is neither GET nor POST: 405, and no session."""
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            self.a.host, self.a.port), self.t)
+        writer.write(("HEAD /ws/count HTTP/1.1\r\nHost: localhost:%d\r\n"
+                      "WebSession-Transport: sse\r\nWebSession-Received: 0\r\n\r\n"
+                      % self.a.port).encode())
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got:
+                more = await asyncio.wait_for(reader.read(4096), 3)
+                if not more:
+                    break
+                got += more
+        except asyncio.TimeoutError:
+            pass
+        writer.transport.abort()
+        head = got.split(b"\r\n\r\n")[0].decode("latin-1")
+        self.check("head_405", head.startswith("HTTP/1.1 405 ")
+                   and "WebSession-Error: bad-method" in head and "Session-ID:" not in head,
+                   "HEAD with WebSession-Transport: sse answered %r" % got[:300])
 
     async def bad_posts(self):
         self._plain = []
