@@ -87,10 +87,10 @@ CHECKS = [
     "ping_sse_P", "ping_sse_answered_stays", "ping_sse_silent_dropped",
     "ping_sse_resume", "ping_poll_P",
     # TLS
-    "tls_sse_new", "tls_sse_messages", "tls_sse_close", "tls_client_sse",
+    "tls_sse_new", "tls_sse_messages", "tls_sse_close", "tls_client_sse", "tls_client_poll",
     # worker freedom
     "workers_streams_open", "workers_gets_answered", "workers_streams_echo",
-    "workers_streams_close",
+    "workers_streams_close", "workers_polls_waiting",
     # the reference client
     "client_sse_exact", "client_poll_exact", "client_buffer_full", "client_close_1000",
     "client_cat_sse", "client_cat_poll",
@@ -1058,8 +1058,9 @@ class Run:
         self.check("tls_sse_close", ms and ms[-1][:2] == ("close", 1000) and how == "eof",
                    "%r, %s" % (ms, how))
         r.writer.close()
-        ok, detail = await self.client_run("sse", tls=True)
-        self.check("tls_client_sse", ok, detail)
+        for tr in ("sse", "poll"):
+            ok, detail = await self.client_run(tr, tls=True)
+            self.check("tls_client_%s" % tr, ok, detail)
 
     # -- worker freedom ----------------------------------------------------------
 
@@ -1100,6 +1101,41 @@ class Run:
         closed = await asyncio.gather(*(close(r, sid) for r, sid in good), return_exceptions=True)
         self.check("workers_streams_close", sum(c is True for c in closed) == n,
                    "%d of %d ended with the close event 1000" % (sum(c is True for c in closed), n))
+
+        # polls that wait hold no worker either
+        sessions = await asyncio.gather(*(self.new("/ws/echo", "poll") for _ in range(n)),
+                                        return_exceptions=True)
+        sids = [x[1] for x in sessions if not isinstance(x, BaseException)]
+        polls = await asyncio.gather(*(self.down("/ws/echo", "poll", 0, sid=sid) for sid in sids),
+                                     return_exceptions=True)
+        waiting = [p for p in polls if not isinstance(p, BaseException) and p.status == 200]
+        await asyncio.sleep(0.5)
+        gets_ok = 0
+        for i in range(gets):
+            try:
+                g = await asyncio.wait_for(self.request("GET", "/ws/index.html"), 5)
+                await g.body(5)
+                g.close()
+                gets_ok += g.status == 200
+            except Exception:
+                pass
+        still = 0
+        for p in waiting:
+            ms, how = await p.msgs(0.02)
+            still += how == "timeout" and not data_msgs(ms)
+        answered = 0
+        for p, sid in zip(waiting, sids):
+            await self.post("/ws/echo", sid, 1, rec("Dw"), "poll")
+        for p in waiting:
+            ms, how = await p.msgs(self.t)
+            answered += data_msgs(ms) == ["Dw"] and how == "eof"
+            p.writer.close()
+        self.check("workers_polls_waiting", len(waiting) == n and gets_ok == gets and still == n
+                   and answered == n,
+                   "%d of %d polls waiting, %d of %d GETs answered meanwhile, %d still waiting, "
+                   "%d answered with the echo" % (len(waiting), n, gets_ok, gets, still, answered))
+        for sid in sids:
+            await self.post("/ws/echo", sid, 2, rec("C1000"), "poll")
 
     # -- the reference client -------------------------------------------------------
 
