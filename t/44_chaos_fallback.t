@@ -4,9 +4,9 @@
 # the fallback's requests at random points -- inside request and response
 # heads, inside a POST's body or its A<n> answer, inside an event stream or
 # a poll's answer, and while a stream or a poll waits.  Over sse and over
-# poll, 2,000 numbered messages go to /ws/chaos-echo, which echoes each and
-# pushes its own stream of 2,000: both streams must arrive exactly once and
-# in order, with at least 50 forced drops each.  The seed of a run is
+# poll, 3,000 numbered messages go to /ws/chaos-echo, which echoes each and
+# pushes its own stream of 3,000: both streams must arrive exactly once and
+# in order, with at least 80 forced drops each.  The seed of a run is
 # printed so a failure can be replayed (chaos.py --seed).
 use strict;
 use warnings FATAL => 'all';
@@ -15,8 +15,8 @@ use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
 use JSON::PP ();
 
-my $N         = 2000;
-my $MIN_DROPS = 50;
+my $N         = 3000;
+my $MIN_DROPS = 80;
 
 my $vars   = Apache::Test::vars();
 my $python = '/usr/bin/python3';
