@@ -33,6 +33,7 @@ TRANSPORTS = ("websocket", "sse", "poll")
 # HTTP fallback
 LINE_LIMIT = 1 << 26          # longest event line (base64 of a large message)
 RESEND_PAUSE = 0.2            # before sending again what the server did not take
+POST_RETRY = (0.1, 1.0)       # a failed POST again after 100 ms, backing off to 1 s
 POLL_WAIT = 25                # the server ends an idle poll after this
 IDLE_TIMEOUT = 100            # a down response silent this long is lost
 POST_START = 65536            # a POST's records: this many bytes at first,
@@ -540,7 +541,7 @@ class Session:
         return b"".join(recs), seq, last, ack, closing
 
     async def _uploader(self):
-        backoff = 0.05
+        backoff = POST_RETRY[0]
         while True:
             await self._kick.wait()
             self._kick.clear()
@@ -564,7 +565,7 @@ class Session:
                 if writer is not None:
                     self._forget(writer, abort=status is None)
             if status == 200 and text[:1] == "A" and text[1:].isdigit():
-                backoff = 0.05
+                backoff = POST_RETRY[0]
                 self._post_cap = min(self._post_cap * 2, max(self.window, POST_START))
                 n = int(text[1:])
                 self._acked(n)
@@ -587,8 +588,8 @@ class Session:
             self.on_event("post-retry", "%s %s" % (status, text[:200]))
             # A connection that breaks inside long bodies gets shorter ones.
             self._post_cap = max(self._post_cap // 2, POST_MIN)
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, self.max_backoff)
+            await asyncio.sleep(backoff * (1 + random.random()))
+            backoff = min(backoff * 2, max(POST_RETRY[0], min(self.max_backoff, POST_RETRY[1]) / 2))
             self._kick.set()
 
     async def _close_http(self, code, reason):
