@@ -66,9 +66,11 @@ CHECKS = [
     # scripts that end
     "exit0_bye_then_1000", "exit3_4003", "killself_4309", "exit3_over_poll",
     "exit_while_away_poll", "close_event_again_after_cut", "close_event_once_in_order",
+    "binary_in_lines_1003", "binary_in_lines_1003_later",
     # resume across transports
     "ws_v1_to_sse", "sse_to_ws_v1", "poll_to_sse", "sse_to_poll",
     "plain_ws_to_sse_4400", "plain_ws_to_poll_4400", "plain_ws_survives_4400",
+    "sse_to_plain_ws_4400",
     "resume_beyond_4409",
     # refused GETs
     "get_bad_transport_400", "get_transport_websocket_400",
@@ -80,7 +82,7 @@ CHECKS = [
     "post_no_sequence_400", "post_bad_sequence_400", "post_sid_malformed_400",
     "post_sid_unknown_410", "post_malformed_record_400", "post_R_400",
     "post_P_400", "post_I_400", "post_bad_C_400", "post_ack_too_many_400",
-    "post_error_ends_1002", "post_too_large_413",
+    "post_error_ends_1002", "post_too_large_413", "post_at_limit_taken",
     # the buffer toward the script full (/ws/late-reader)
     "buffer_full_partial_A", "buffer_full_stops_at_D", "buffer_full_resend_exact",
     # heartbeats (/ping, WebSessionPing 1)
@@ -714,6 +716,30 @@ class Run:
         self.check("close_event_once_in_order", (p.status, p.h("WebSession-Error")) == (410, "session-unknown"),
                    "after an in-order end: %s %s" % (p.status, p.h("WebSession-Error")))
 
+    async def server_closes(self):
+        """Closes the server decides on, as on a WebSocket: a binary
+        message in lines mode is 1003."""
+        r, sid = await self.new("/ws/count")
+        st, err, text, _ = await self.post("/ws/count", sid, 1, rec(b"Dcd"))
+        ms, how = await r.msgs(self.t)
+        self.check("binary_in_lines_1003", ms[-1:] and ms[-1][:2] == ("close", 1003) and how == "eof",
+                   "POST of a B record to /ws/count: %s %s %r; down %r, %s" % (st, err, text, ms, how))
+        r.writer.close()
+        # ... with no down request there at that moment (between polls): the
+        # close event waits for the next one, as a script's exit status does
+        _, sid = await self.new("/ws/count", "poll")
+        st, err, text, _ = await self.post("/ws/count", sid, 1, rec(b"Dcd"), "poll")
+        await asyncio.sleep(0.2)
+        p = await self.down("/ws/count", "poll", 0, sid=sid)
+        if p.status == 200:
+            ms, how = await p.msgs(self.t)
+        else:
+            ms, how = [("status", p.status, p.h("WebSession-Error"))], (await p.body(self.t))
+        self.check("binary_in_lines_1003_later", ms[-1:] and ms[-1][:2] == ("close", 1003),
+                   "POST of a B record between polls: %s %s %r; the next poll: %r, %r"
+                   % (st, err, text, ms, how))
+        p.close()
+
     # -- resume across transports -----------------------------------------------------
 
     async def cross(self):
@@ -784,6 +810,20 @@ class Run:
         got = await self.ws_next(c, skip_acks=False)
         self.check("plain_ws_survives_4400", got == ("msg", "2 b"), "plain resume: 'b' -> %r" % (got,))
         await asyncio.wait_for(c.close(1000), self.t)
+
+        # a session started over sse resumed as a plain WebSocket: 4400
+        r, sid = await self.new("/ws/count")
+        await self.post("/ws/count", sid, 1, rec("Da"))
+        first = await self.data(r, 1)
+        r.close()
+        c = await self.ws("/ws/count", protocols=(), sid=sid)
+        got = await self.ws_next(c, skip_acks=False)
+        self.check("sse_to_plain_ws_4400", first == ["D1 a"] and got[:2] == ("closed", 4400),
+                   "sse %r; plain WebSocket resume: %r" % (first, got))
+        c.transport.abort()
+        r, rr = await self.resume("/ws/count", sid, 1)
+        await self.post("/ws/count", sid, 1, rec("C1000"))
+        r.close()
 
         # a resume point beyond what the server sent
         r, sid = await self.new("/ws/count")
@@ -939,6 +979,20 @@ class Run:
         except (ConnectionError, asyncio.IncompleteReadError) as e:
             st, err, text = None, None, repr(e)
         self.check("post_too_large_413", (st, err) == (413, "too-large"),
+                   "%d bytes: %s %s %r" % (len(body), st, err, text[:200]))
+        r.close()
+        # exactly the limit: taken (in part: more than the buffer toward
+        # the script holds)
+        r, sid = await self.new("/ws/late-reader")
+        body, i = b"", 0
+        while TOO_LARGE - len(body) > 100032:
+            i += 1
+            body += rec("D%02d" % i + "x" * 99997)
+        left = TOO_LARGE - len(body)       # the last record: n + digits(n) + 4 bytes
+        n = next(n for n in range(left - 12, left) if n + len(str(n)) + 4 == left)
+        body += rec("D" + "x" * (n - 1))
+        st, err, text, _ = await self.post("/ws/late-reader", sid, 1, body)
+        self.check("post_at_limit_taken", len(body) == TOO_LARGE and st == 200 and text[:1] == "A",
                    "%d bytes: %s %s %r" % (len(body), st, err, text[:200]))
         r.close()
 
@@ -1209,7 +1263,8 @@ class Run:
                        "stdout %r, exit %s, stderr %r" % (out, p.returncode, err[-300:]))
 
     async def main(self):
-        steps = [self.sse_basics, self.poll, self.framed, self.exits, self.cross,
+        steps = [self.sse_basics, self.poll, self.framed, self.exits, self.server_closes,
+                 self.cross,
                  self.bad_gets, self.bad_posts, self.buffer_full, self.ping, self.workers,
                  self.client]
         if self.a.tls_port:
