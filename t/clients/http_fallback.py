@@ -87,7 +87,7 @@ CHECKS = [
     "buffer_full_partial_A", "buffer_full_stops_at_D", "buffer_full_resend_exact",
     # heartbeats (/ping, WebSessionPing 1)
     "ping_sse_P", "ping_sse_answered_stays", "ping_sse_silent_dropped",
-    "ping_sse_resume", "ping_poll_P",
+    "ping_sse_resume", "ping_poll_P", "ping_polls_keep_alive",
     # TLS
     "tls_sse_new", "tls_sse_messages", "tls_sse_close", "tls_client_sse", "tls_client_poll",
     # worker freedom
@@ -201,7 +201,7 @@ class Resp:
             return (b[0],)
         return decode(b[1])
 
-    async def msgs(self, timeout, until_eof=True, count=None):
+    async def msgs(self, timeout, count=None):
         """Events until the end of the response (or count of them, or the
         timeout): (list, how it ended: "eof", "timeout" or "count")."""
         out = []
@@ -935,7 +935,7 @@ class Run:
             raise AssertionError("after refused POSTs: %r, %r" % (text, got))
         r.close()
 
-        async def proto_error(name, body, check_down=False):
+        async def proto_error(name, body):
             r, sid = await self.new("/ws/echo")
             st, err, text, _ = await self.post("/ws/echo", sid, 1, body)
             ok = (st, err) == (400, "protocol-error")
@@ -1067,13 +1067,12 @@ class Run:
         self.check("ping_sse_answered_stays", ended is None and pings >= 3,
                    "%d P, %s" % (pings, ended or "still open"))
         # silence: the server drops the stream, without a close event
-        others = []
         while True:
             m = await r.msg(10)
             if m[0] != "text" or m[1] != "P":
                 break
         took = time.monotonic() - last
-        self.check("ping_sse_silent_dropped", m == ("eof",) and took < 6,
+        self.check("ping_sse_silent_dropped", m == ("eof",) and took < 5,
                    "%r %.1f s after our last POST" % (m, took))
         r.close()
         r, rr = await self.resume("/ping", sid, 1)
@@ -1089,6 +1088,17 @@ class Run:
         self.check("ping_poll_P", ("text", "P") in ms and how == "eof",
                    "%r, %s after %.1f s" % (ms, how, time.monotonic() - t0))
         p.writer.close()
+        # polling on and on, without a POST: the polls are the traffic
+        results, end = [], time.monotonic() + 4
+        while time.monotonic() < end:
+            p = await self.down("/ping", "poll", 2, sid=sid)
+            ms, how = await p.msgs(self.t)
+            p.writer.close()
+            results.append((p.status, [m[1] if m[0] == "text" else m for m in ms[1:]], how))
+        bad = [x for x in results if x[0] != 200 or x[2] != "eof" or x[1][-1:] != ["P"]]
+        self.check("ping_polls_keep_alive", len(results) >= 3 and not bad,
+                   "%d polls in 4 s; not a 200 ending with P: %r; the first: %r"
+                   % (len(results), bad, results[:1]))
         await self.post("/ping", sid, 2, rec("C1000"), "poll")
 
     # -- TLS ----------------------------------------------------------------------
@@ -1130,7 +1140,7 @@ class Run:
             t0 = time.monotonic()
             try:
                 g = await asyncio.wait_for(self.request("GET", "/ws/index.html"), 5)
-                b = await g.body(5)
+                await g.body(5)
                 g.close()
                 if g.status != 200 or time.monotonic() - t0 > 5:
                     slow.append((i, g.status, round(time.monotonic() - t0, 2)))
