@@ -147,14 +147,14 @@ my $crt      = catfile($vars->{t_logs}, 'ssl', 'server.crt');
 
 plan tests => 2 + @CHECKS, need
     need_module('websession'),
-    { 'no TLS virtual host (mod_ssl)' => !!$tls_port,
-      "no certificate $crt"           => -s $crt,
-      "$python cannot import websockets (python3-websockets)" =>
+    { "$python cannot import websockets (python3-websockets)" =>
           system("$python -c 'import websockets' >/dev/null 2>&1") == 0 };
 
+# The TLS checks need the TLS virtual host (mod_ssl) of t/conf/extra.conf.in.
+my $have_tls = $tls_port && -s $crt;
 my @cmd = ('timeout', '300', $python, $client, '--host', '127.0.0.1',
-           '--port', $vars->{port}, '--tls-port', $tls_port, '--cafile', $crt,
-           '--timeout', 10, '--deadline', 280);
+           '--port', $vars->{port}, '--timeout', 10, '--deadline', 280,
+           ($have_tls ? ('--tls-port', $tls_port, '--cafile', $crt) : ()));
 my $t0  = time;
 my $out = qx{@cmd 2>&1};
 my ($line) = grep { /^\{/ } split /\n/, $out;
@@ -167,8 +167,12 @@ my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
 
 for (@CHECKS) {
     my ($name, $text) = @$_;
-    ok $got{$name} && $got{$name}{ok}, $text
-        or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
+    SKIP: {
+        skip 'no TLS virtual host (mod_ssl) or no certificate', 1
+            if $name =~ /^tls_/ && !$have_tls;
+        ok $got{$name} && $got{$name}{ok}, $text
+            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
+    }
 }
 
 # A check the client knows and this list does not would go unseen.
