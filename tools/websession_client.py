@@ -34,7 +34,6 @@ TRANSPORTS = ("websocket", "sse", "poll")
 LINE_LIMIT = 1 << 26          # longest event line (base64 of a large message)
 RESEND_PAUSE = 0.2            # before sending again what the server did not take
 POST_RETRY = (0.1, 1.0)       # a failed POST again after 100 ms, backing off to 1 s
-POLL_WAIT = 25                # the server ends an idle poll after this
 IDLE_TIMEOUT = 100            # a down response silent this long is lost
 POST_START = 65536            # a POST's records: this many bytes at first,
 POST_MIN = 512                # down to this after failures (or one record),
