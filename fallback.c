@@ -45,10 +45,10 @@ int ws_fallback_parse(request_rec *r, ws_fallback_req *req, ws_respond_fn respon
     const char *poll = apr_table_get(r->headers_in, "WebSession-Poll");
 
     memset(req, 0, sizeof(*req));
-    if (r->method_number == M_GET) {
+    if (r->method_number == M_GET && !r->header_only) {
         req->down = 1;
     }
-    else if (r->method_number != M_POST) {
+    else if (r->method_number != M_POST) {      /* HEAD too: no body, no stream */
         apr_table_setn(r->err_headers_out, "Allow", "GET, POST");
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00041: HTTP fallback request with method %s", r->method);
@@ -65,9 +65,10 @@ int ws_fallback_parse(request_rec *r, ws_fallback_req *req, ws_respond_fn respon
         return bad_request(r, respond, "WebSession-Transport must be 'sse' or 'poll'.");
     }
     if (!req->down) {
-        if (count_header(r, "WebSession-Sequence", &req->sequence) != 1) {
+        if (count_header(r, "WebSession-Sequence", &req->sequence) != 1
+            || req->sequence == 0) {
             return bad_request(r, respond, "A POST needs WebSession-Sequence: the number"
-                               " of its first message (digits, no leading zeros).");
+                               " of its first message, from 1 (digits, no leading zeros).");
         }
         return DECLINED;
     }

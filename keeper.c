@@ -91,6 +91,8 @@ typedef struct {
     int poll_news;              /* it carried a message besides R */
     int poll_answered;          /* its body is complete */
     int peer_eof;               /* the client ended the connection in order */
+    int in_post;                /* handling a POST: a close it causes must
+                                 * still reach a later down request */
     apr_time_t poll_until;      /* a poll with nothing to say ends then */
     bytebuf http_out;           /* events encoded, not yet written */
 
@@ -246,6 +248,21 @@ static void begin_end(keeper *k, const char *why)
                  "WS02001: [%s] session ending: %s", k->fp, why);
 }
 
+/* A close the client caused is queued.  On a WebSocket it goes out on the
+ * connection that caused it, and the session ends now.  A POST has no down
+ * side of its own: the session ends once a down request has carried the
+ * close (client_drop), or at the resume timeout. */
+static void end_after_close(keeper *k, const char *why)
+{
+    if (k->in_post) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02052: [%s] session closing once the client has the close: %s",
+                     k->fp, why);
+        return;
+    }
+    begin_end(k, why);
+}
+
 static void signal_script(keeper *k, int sig)
 {
     if (k->script_pid > 0) {
@@ -337,7 +354,7 @@ static int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
                      "WS02011: [%s] binary message refused in lines mode", k->fp);
         queue_close(k, WS_CLOSE_UNSUPPORTED,
                     "binary messages need WebSessionMessages framed");
-        begin_end(k, "client sent a binary message in lines mode");
+        end_after_close(k, "client sent a binary message in lines mode");
         return -1;
     }
     h = msg_encode_header(k->cfg.mode, binary, len, hdr);
@@ -352,7 +369,7 @@ static int v1_fail(keeper *k, unsigned code, const char *why)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                  "WS02018: [%s] websession.v1: closing with %u: %s", k->fp, code, why);
     queue_close(k, code, why);
-    begin_end(k, why);
+    end_after_close(k, why);
     return -1;
 }
 
@@ -592,7 +609,7 @@ static void send_reply(int fd, uint32_t status, const char *msg, uint64_t count)
 /* A record of a POST broke websession.v1: the session closes (1002). */
 static uint32_t post_fail(keeper *k, const char *why, const char **out)
 {
-    v1_fail(k, WS_CLOSE_PROTOCOL, why);
+    v1_fail(k, WS_CLOSE_PROTOCOL, why);     /* (in_post: ends once delivered) */
     *out = why;
     return IPC_ERR_PROTOCOL;
 }
@@ -620,7 +637,12 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *
             return 0;                   /* full: the client sends the rest later */
         }
         k->rx_count++;
-        return deliver(k, ev->binary, m.payload, m.len) < 0 ? 0 : 1;
+        if (deliver(k, ev->binary, m.payload, m.len) < 0) {
+            *status = IPC_ERR_PROTOCOL;
+            *why = "binary messages need WebSessionMessages framed";
+            return -1;
+        }
+        return 1;
     }
     case WSV1_ACK:
         if (m.n > k->out.acked && sendq_ack(&k->out, m.n) < 0) {
@@ -671,6 +693,7 @@ static void handle_post(keeper *k, int fd, uint32_t len)
     p = body;
     n = len - sizeof(hdr);
     rd = msg_reader_create(MSG_FRAMED, max_record);
+    k->in_post = 1;
     for (;;) {
         msg_event ev;
         size_t used = 0;
@@ -697,6 +720,7 @@ static void handle_post(keeper *k, int fd, uint32_t len)
             break;
         }
     }
+    k->in_post = 0;
     msg_reader_destroy(rd);
     free(body);
     k->last_rx = apr_time_now();

@@ -539,7 +539,7 @@ class Run:
         self.check("poll_wakes_on_post", text == "A1" and data_msgs(ms) == ["D1 x"]
                    and how == "eof" and took < 1.0,
                    "POST %r; the poll: %r, %s, %.2f s after the POST" % (text, ms, how, took))
-        self.check("poll_fresh_R", [m for m in ms if m[0] != "comment"][:1] == [("text", "R1 %d" % WINDOW)],
+        self.check("poll_fresh_R", [m for m in ms if m[0] != "comment"][:1] == [("text", "R0 %d" % WINDOW)],
                    "the poll's answer: %r" % ms)
         r.writer.close()
 
