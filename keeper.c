@@ -825,6 +825,8 @@ fail:
     return -1;
 }
 
+static void read_client(keeper *k);
+
 /* A worker connected to our socket to resume the session. */
 static void accept_attach(keeper *k)
 {
@@ -866,6 +868,11 @@ static void accept_attach(keeper *k)
                      k->fp);
         close(fd);
         return;
+    }
+    if (k->cfd >= 0 && !k->over) {
+        /* What the current connection has delivered comes first: a close
+         * frame sent before this attach ends the session before it. */
+        read_client(k);
     }
     if (k->over) {
         send_reply(fd, IPC_ERR_CLOSING, "session is ending", 0);
