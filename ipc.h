@@ -12,6 +12,9 @@
  *    Or, for an HTTP fallback POST: hello; reply; worker -> IPC_POST (the
  *    client's records); keeper -> reply with its count.  A POST never
  *    disturbs the attached connection.
+ *  - A keeper whose session ended offers itself on the spawner's socket
+ *    (IPC_IDLE, see pool.h); the spawner may later pass it a worker's
+ *    connection (IPC_TAKE), on which the conversation above goes on.
  *  - A resume's IPC_HELLO carries the session secret, compared by the keeper
  *    in constant time: processes of httpd's own user cannot attach to a
  *    session they do not hold the id of.
@@ -37,8 +40,12 @@ enum {
     IPC_ATTACH = 4,     /* worker -> keeper: here is the client */
     IPC_LOGFD = 5,      /* httpd's parent -> spawner -> keepers: the error log,
                          * reopened by a restart (the descriptor travels) */
-    IPC_POST = 6        /* worker -> keeper (after HELLO): an HTTP fallback
+    IPC_POST = 6,       /* worker -> keeper (after HELLO): an HTTP fallback
                          * POST's records; answered with IPC_REPLY */
+    IPC_IDLE = 7,       /* keeper -> spawner: ready for another session;
+                         * body: ipc_idle */
+    IPC_TAKE = 8        /* spawner -> idle keeper: the descriptor that travels
+                         * is a worker's connection carrying IPC_SPAWN */
 };
 
 enum {
@@ -101,6 +108,14 @@ typedef struct {
     uint64_t count;              /* after IPC_POST: client data messages
                                   * received in all */
 } ipc_reply;
+
+#define IPC_POOL_TOKEN_LEN 16
+
+typedef struct {
+    unsigned char token[IPC_POOL_TOKEN_LEN];   /* known to the spawner's keepers only */
+    uint64_t log_dev;            /* the keeper's error log (st_dev, st_ino), */
+    uint64_t log_ino;            /* 0 and 0 if it logs to no file */
+} ipc_idle;
 
 typedef struct {
     uint32_t flags;              /* IPC_ATTACH_FD or _RELAY, maybe | _V1,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "keeper.h"
 #include "bytebuf.h"
 #include "msg_format.h"
+#include "pool.h"
 #include "sendq.h"
 #include "sse.h"
 #include "ws_codec.h"
@@ -1120,13 +1122,39 @@ static int parse_spawn(const ipc_spawn *sp, char *strings, char **cwd,
     return 0;
 }
 
-static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
+/* What a session leaves in the system: the rest of its script's process
+ * group, and its slot. */
+static void session_leave(keeper *k)
 {
     if (k->script_pid > 0) {
         kill(-k->script_pid, SIGKILL);      /* leftovers of the script's group */
     }
     ws_table_release(k->env->table, k->cfg.slot, k->cfg.gen);
+}
+
+static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
+{
+    session_leave(k);
     _exit(code);
+}
+
+/* What a session holds in this process: descriptors and memory. */
+static void session_free(keeper *k)
+{
+    int *fds[] = { &k->listen_fd, &k->cfd, &k->sin, &k->sout, &k->serr };
+
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (*fds[i] >= 0) {
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+    }
+    msg_reader_destroy(k->reader);
+    k->reader = NULL;
+    ws_parser_destroy(k->parser);
+    k->parser = NULL;
+    sendq_free(&k->out);
+    bytebuf_free(&k->to_script);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -1311,7 +1339,9 @@ static int heartbeat(keeper *k, apr_time_t now)
     return 0;
 }
 
-static __attribute__((noreturn)) void run(keeper *k)
+/* Returns when the session is over: the script reaped and no client left
+ * to serve. */
+static void run(keeper *k)
 {
     for (;;) {
         struct pollfd pf[8];
@@ -1332,7 +1362,7 @@ static __attribute__((noreturn)) void run(keeper *k)
             continue;
         }
         if (k->over && k->reaped && (k->cfd < 0 || k->stopping)) {
-            keeper_exit(k, 0);
+            return;
         }
         if (!k->over && k->cfd < 0 && k->detached_since
             && now - k->detached_since >= k->resume_timeout) {
@@ -1465,34 +1495,21 @@ static __attribute__((noreturn)) void run(keeper *k)
     }
 }
 
-void keeper_main(const keeper_env *env, int conn_fd)
+/* Serve the session that conn_fd asks for, from fresh state.  Returns once
+ * it is over and everything it held is released, if this process may serve
+ * another; exits after a failure and when httpd is stopping. */
+static void serve_session(const keeper_env *env, int conn_fd)
 {
     keeper kk, *k = &kk;
     uint32_t len;
     char *body = NULL, *cwd, **argv, **envp;
     char name[IPC_NAME_MAX], msg[120];
-    struct sigaction sa;
 
     memset(k, 0, sizeof(*k));
     k->env = env;
     k->cfd = k->sin = k->sout = k->serr = k->listen_fd = -1;
     k->life_fd = env->lifeline_fd;
     k->parent_fd = env->parent_fd;
-
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        _exit(1);
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGWINCH, SIG_IGN);
 
     ipc_set_timeouts(conn_fd, ATTACH_TIMEOUT_MS);
     if (!ipc_peer_allowed(conn_fd, env->uid)
@@ -1552,5 +1569,38 @@ void keeper_main(const keeper_env *env, int conn_fd)
         k->detached_since = apr_time_now();
     }
     run(k);
-    keeper_exit(k, 0);
+    if (k->stopping) {
+        keeper_exit(k, 0);
+    }
+    session_leave(k);
+    session_free(k);
+}
+
+void keeper_main(const keeper_env *env, int conn_fd)
+{
+    struct sigaction sa;
+
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        _exit(1);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+
+    for (;;) {
+        serve_session(env, conn_fd);
+        malloc_trim(0);         /* give back what a large session grew */
+        conn_fd = pool_rejoin(env, sig_pipe[0]);
+        if (conn_fd < 0) {
+            _exit(0);
+        }
+    }
 }

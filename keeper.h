@@ -1,4 +1,4 @@
-/* keeper.h -- one process per session.
+/* keeper.h -- one process per session at a time.
  *
  * Contract:
  *  - keeper_main() runs in a process the spawner has just forked, holding
@@ -6,6 +6,10 @@
  *    the script (own process group, stdin/stdout/stderr on pipes, the given
  *    argv, environment and directory), publishes the session LIVE in the
  *    table, replies, and takes the client from the worker.  It never returns.
+ *  - When a session is over and its slot released, the process offers
+ *    itself to the spawner for the next session (pool.h), which starts from
+ *    fresh state as in a new keeper; it exits when the spawner does not
+ *    want it, after a failure, or when httpd is stopping.
  *  - It then relays messages between the client (WebSocket frames, via
  *    ws_codec) and the script (msg_format records) with bounded buffers in
  *    both directions: when one is full it stops reading the producer.
@@ -37,6 +41,7 @@ typedef struct {
                                  * exits, even if killed), or -1 */
     uid_t uid;                  /* peers allowed besides root */
     server_rec *s;              /* for the error log */
+    const unsigned char *pool_token;    /* IPC_POOL_TOKEN_LEN bytes (pool.h) */
 } keeper_env;
 
 void keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));

@@ -22,12 +22,14 @@
 
 #include "ipc.h"
 #include "keeper.h"
+#include "pool.h"
 #include "spawner.h"
 
 APLOG_USE_MODULE(websession);
 
 static int spawner_sig[2] = { -1, -1 };
 static int parent_fd = -1;      /* pidfd of httpd's parent */
+static ws_pool pool;            /* keepers waiting for a session */
 
 static void spawner_on_signal(int sig)
 {
@@ -71,6 +73,7 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         close(sh->listen_fd);
         close(spawner_sig[0]);
         close(spawner_sig[1]);
+        pool_forget(&pool);
         signal(SIGCHLD, SIG_DFL);
         env.table = sh->table;
         env.prefix = sh->prefix;
@@ -78,36 +81,50 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         env.parent_fd = parent_fd;
         env.uid = uid;
         env.s = s;
+        env.pool_token = pool.token;
         keeper_main(&env, fd);
     }
 }
 
-/* After a restart httpd's parent sends the reopened error log: use it, and
- * pass it to every keeper.  Returns 1 if conn was that, 0 for a spawn. */
-static int log_handover(ws_shared *sh, server_rec *s, int conn)
+/* The kind of the message that opens conn, left in place; 0 if none came
+ * in time or it is not one. */
+static uint32_t peek_kind(int conn)
 {
     struct pollfd pf = { conn, POLLIN, 0 };
     ipc_header h;
+    int ready;
+
+    do {
+        ready = poll(&pf, 1, 200);      /* SIGCHLD interrupts it */
+    } while (ready < 0 && errno == EINTR);
+    if (ready <= 0
+        || recv(conn, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof(h)
+        || h.magic != IPC_MAGIC) {
+        return 0;
+    }
+    return h.kind;
+}
+
+/* After a restart httpd's parent sends the reopened error log (conn starts
+ * with IPC_LOGFD): use it, and pass it to every keeper. */
+static void log_handover(ws_shared *sh, server_rec *s, int conn)
+{
     uint32_t kind, len;
     int logfd = -1;
     apr_os_file_t cur;
 
-    if (poll(&pf, 1, 200) <= 0
-        || recv(conn, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof(h)
-        || h.magic != IPC_MAGIC || h.kind != IPC_LOGFD) {
-        return 0;
-    }
     if (!ipc_peer_allowed(conn, 0)
         || ipc_recv_header_any(conn, &kind, &len, &logfd) < 0 || logfd < 0) {
         if (logfd >= 0) {
             close(logfd);
         }
-        return 1;
+        return;
     }
     keeper_adopt_log(s, logfd);
     if (!s->error_log || apr_os_file_get(&cur, s->error_log) != APR_SUCCESS) {
-        return 1;
+        return;
     }
+    pool_send_log(&pool, cur);
     for (unsigned slot = 0; slot < ws_table_capacity(sh->table); slot++) {
         ws_slot_info info;
         char name[IPC_NAME_MAX];
@@ -126,7 +143,6 @@ static int log_handover(ws_shared *sh, server_rec *s, int conn)
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "WS01008: spawner and keepers now write to the reopened error log");
-    return 1;
 }
 
 static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
@@ -149,6 +165,11 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
     if (pipe2(spawner_sig, O_CLOEXEC | O_NONBLOCK) < 0) {
         _exit(1);
     }
+    if (pool_init(&pool) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
+                     "WS01010: spawner cannot draw random bytes; sessions are disabled");
+        _exit(1);
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = spawner_on_signal;
     sigemptyset(&sa.sa_mask);
@@ -165,7 +186,9 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
                  "WS01004: spawner %ld ready, running keepers as uid %ld",
                  (long)getpid(), (long)uid);
     for (;;) {
-        struct pollfd pf[4];
+        struct pollfd pf[4 + POOL_MAX];
+        unsigned parked;
+        int timeout = pool_expire(&pool, apr_time_now());
 
         pf[0].fd = sh->listen_fd;
         pf[0].events = POLLIN;
@@ -175,9 +198,11 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         pf[2].events = POLLIN;
         pf[3].fd = parent_fd;
         pf[3].events = POLLIN;
-        if (poll(pf, 4, -1) < 0) {
+        parked = pool_watch(&pool, pf + 4);
+        if (poll(pf, 4 + parked, timeout) < 0) {
             continue;
         }
+        pool_check(&pool, pf + 4, parked);
         if (pf[2].revents) {
             unsigned char buf[64];
             while (read(spawner_sig[0], buf, sizeof(buf)) > 0) {
@@ -193,7 +218,16 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
             int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
             if (fd >= 0) {
-                if (!log_handover(sh, s, fd)) {
+                uint32_t kind = peek_kind(fd);
+
+                if (kind == IPC_IDLE) {
+                    pool_park(&pool, fd, uid, s);
+                    continue;
+                }
+                if (kind == IPC_LOGFD) {
+                    log_handover(sh, s, fd);
+                }
+                else if (!pool_hand(&pool, fd)) {
                     fork_keeper(sh, s, fd, uid);
                 }
                 close(fd);

@@ -1,0 +1,236 @@
+/* pool.c -- keepers parked at the spawner between sessions. */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "apr_general.h"
+#include "apr_portable.h"
+
+#include "ipc.h"
+#include "pool.h"
+#include "session_table.h"
+
+APLOG_USE_MODULE(websession);
+
+/* Both sides answer at once; this only bounds a peer that does not. */
+#define POOL_IO_TIMEOUT_MS 1000
+
+/* The error log's descriptor and identity; -1 and zeros without a file. */
+static int log_identity(server_rec *s, uint64_t *dev, uint64_t *ino)
+{
+    apr_os_file_t fd;
+    struct stat st;
+
+    *dev = *ino = 0;
+    if (!s->error_log || apr_os_file_get(&fd, s->error_log) != APR_SUCCESS
+        || fd < 0 || fstat(fd, &st) < 0) {
+        return -1;
+    }
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return fd;
+}
+
+/* ---- the spawner's side ------------------------------------------------ */
+
+apr_status_t pool_init(ws_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+    return apr_generate_random_bytes(p->token, sizeof(p->token));
+}
+
+static void drop(ws_pool *p, unsigned i)
+{
+    close(p->fd[i]);
+    p->n--;
+    memmove(p->fd + i, p->fd + i + 1, (p->n - i) * sizeof(p->fd[0]));
+    memmove(p->since + i, p->since + i + 1, (p->n - i) * sizeof(p->since[0]));
+}
+
+void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
+{
+    ipc_idle idle;
+    uint32_t len;
+    uint64_t dev, ino;
+    int logfd;
+
+    ipc_set_timeouts(conn, POOL_IO_TIMEOUT_MS);
+    if (!ipc_peer_allowed(conn, uid)
+        || ipc_recv_header(conn, IPC_IDLE, &len, NULL) < 0 || len != sizeof(idle)
+        || ipc_read_full(conn, &idle, sizeof(idle), NULL) < 0
+        || !ws_ct_equal(idle.token, p->token, sizeof(p->token))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS04001: spawner refused an offer to serve sessions that did not"
+                     " come from one of its keepers");
+        close(conn);
+        return;
+    }
+    if (p->n == POOL_MAX) {
+        close(conn);            /* enough are waiting: this keeper exits */
+        return;
+    }
+    logfd = log_identity(s, &dev, &ino);
+    if (logfd >= 0 && (dev != idle.log_dev || ino != idle.log_ino)
+        && ipc_send_msg(conn, IPC_LOGFD, NULL, 0, logfd) < 0) {
+        close(conn);
+        return;
+    }
+    p->fd[p->n] = conn;
+    p->since[p->n] = apr_time_now();
+    p->n++;
+}
+
+int pool_hand(ws_pool *p, int conn)
+{
+    while (p->n) {
+        unsigned last = p->n - 1;
+
+        if (ipc_send_msg(p->fd[last], IPC_TAKE, NULL, 0, conn) == 0) {
+            close(p->fd[last]);
+            p->n--;
+            return 1;
+        }
+        drop(p, last);          /* that keeper is gone: try the next */
+    }
+    return 0;
+}
+
+unsigned pool_watch(const ws_pool *p, struct pollfd *pf)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        pf[i].fd = p->fd[i];
+        pf[i].events = POLLIN;
+        pf[i].revents = 0;
+    }
+    return p->n;
+}
+
+void pool_check(ws_pool *p, const struct pollfd *pf, unsigned n)
+{
+    /* A parked keeper sends nothing: anything readable is its end. */
+    for (unsigned i = n; i-- > 0; ) {
+        if (pf[i].revents) {
+            drop(p, i);
+        }
+    }
+}
+
+int pool_expire(ws_pool *p, apr_time_t now)
+{
+    apr_interval_time_t idle = apr_time_from_sec(POOL_IDLE_SECONDS);
+
+    while (p->n && now - p->since[0] >= idle) {
+        drop(p, 0);
+    }
+    if (!p->n) {
+        return -1;
+    }
+    return (int)((p->since[0] + idle - now) / 1000) + 1;
+}
+
+void pool_send_log(ws_pool *p, int logfd)
+{
+    for (unsigned i = p->n; i-- > 0; ) {
+        if (ipc_send_msg(p->fd[i], IPC_LOGFD, NULL, 0, logfd) < 0) {
+            drop(p, i);
+        }
+    }
+}
+
+void pool_forget(ws_pool *p)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        close(p->fd[i]);
+    }
+    p->n = 0;
+}
+
+/* ---- the keeper's side ------------------------------------------------- */
+
+/* 1 if the signal self-pipe brought SIGTERM (other signals are the ends of
+ * scripts already reaped). */
+static int got_sigterm(int sig_fd)
+{
+    unsigned char sigs[64];
+    ssize_t n;
+    int term = 0;
+
+    while ((n = read(sig_fd, sigs, sizeof(sigs))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            term |= sigs[i] == SIGTERM;
+        }
+    }
+    return term;
+}
+
+int pool_rejoin(const keeper_env *env, int sig_fd)
+{
+    char name[IPC_NAME_MAX];
+    ipc_idle idle;
+    int fd;
+
+    if (got_sigterm(sig_fd)) {
+        return -1;
+    }
+    memset(&idle, 0, sizeof(idle));
+    memcpy(idle.token, env->pool_token, sizeof(idle.token));
+    log_identity(env->s, &idle.log_dev, &idle.log_ino);
+    ipc_spawner_name(name, env->prefix);
+    fd = ipc_connect(name, POOL_IO_TIMEOUT_MS);
+    if (fd < 0) {
+        return -1;
+    }
+    if (ipc_send_msg(fd, IPC_IDLE, &idle, sizeof(idle), -1) < 0) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        struct pollfd pf[4];
+        uint32_t kind, len;
+        int passed = -1;
+
+        pf[0].fd = fd;
+        pf[1].fd = env->lifeline_fd;
+        pf[2].fd = env->parent_fd;
+        pf[3].fd = sig_fd;
+        for (int i = 0; i < 4; i++) {
+            pf[i].events = POLLIN;
+            pf[i].revents = 0;
+        }
+        if (poll(pf, 4, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        if (pf[1].revents || pf[2].revents || (pf[3].revents && got_sigterm(sig_fd))) {
+            break;
+        }
+        if (!pf[0].revents) {
+            continue;
+        }
+        if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0 || len != 0 || passed < 0) {
+            if (passed >= 0) {
+                close(passed);
+            }
+            break;              /* EOF: retired, refused, or the spawner is gone */
+        }
+        if (kind == IPC_TAKE) {
+            close(fd);
+            return passed;
+        }
+        if (kind != IPC_LOGFD) {
+            close(passed);
+            break;
+        }
+        keeper_adopt_log(env->s, passed);
+    }
+    close(fd);
+    return -1;
+}
