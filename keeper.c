@@ -1595,9 +1595,12 @@ void keeper_main(const keeper_env *env, int conn_fd)
     signal(SIGINT, SIG_IGN);
     signal(SIGWINCH, SIG_IGN);
 
+    /* Blocks of 128 KiB and more (large messages, full buffers) are mapped
+     * and unmapped on their own, whatever sizes an earlier session used, so
+     * that a session leaves no large heap behind for the next. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     for (;;) {
         serve_session(env, conn_fd);
-        malloc_trim(0);         /* give back what a large session grew */
         conn_fd = pool_rejoin(env, sig_pipe[0]);
         if (conn_fd < 0) {
             _exit(0);
