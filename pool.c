@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,18 +54,31 @@ static void drop(ws_pool *p, unsigned i)
     memmove(p->since + i, p->since + i + 1, (p->n - i) * sizeof(p->since[0]));
 }
 
+/* 1 if conn carries a complete offer from one of our keepers.  A keeper
+ * writes it at once, in one piece: the spawner does not wait for the rest
+ * of one that is not complete. */
+static int valid_offer(const ws_pool *p, int conn, uid_t uid, ipc_idle *idle)
+{
+    unsigned char msg[sizeof(ipc_header) + sizeof(ipc_idle)];
+    ipc_header h;
+
+    if (!ipc_peer_allowed(conn, uid)
+        || recv(conn, msg, sizeof(msg), MSG_DONTWAIT) != (ssize_t)sizeof(msg)) {
+        return 0;
+    }
+    memcpy(&h, msg, sizeof(h));
+    memcpy(idle, msg + sizeof(h), sizeof(*idle));
+    return h.magic == IPC_MAGIC && h.kind == IPC_IDLE && h.len == sizeof(*idle)
+           && ws_ct_equal(idle->token, p->token, sizeof(p->token));
+}
+
 void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
 {
     ipc_idle idle;
-    uint32_t len;
     uint64_t dev, ino;
     int logfd;
 
-    ipc_set_timeouts(conn, POOL_IO_TIMEOUT_MS);
-    if (!ipc_peer_allowed(conn, uid)
-        || ipc_recv_header(conn, IPC_IDLE, &len, NULL) < 0 || len != sizeof(idle)
-        || ipc_read_full(conn, &idle, sizeof(idle), NULL) < 0
-        || !ws_ct_equal(idle.token, p->token, sizeof(p->token))) {
+    if (!valid_offer(p, conn, uid, &idle)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "WS04001: spawner refused an offer to serve sessions that did not"
                      " come from one of its keepers");
@@ -75,6 +89,7 @@ void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
         close(conn);            /* enough are waiting: this keeper exits */
         return;
     }
+    ipc_set_timeouts(conn, POOL_IO_TIMEOUT_MS);
     logfd = log_identity(s, &dev, &ino);
     if (logfd >= 0 && (dev != idle.log_dev || ino != idle.log_ino)
         && ipc_send_msg(conn, IPC_LOGFD, NULL, 0, logfd) < 0) {

@@ -2,7 +2,8 @@
 # logrotate does), sessions started before the restart write to the new
 # error log: httpd's parent hands the reopened log to the spawner, which
 # hands it to every keeper (WS01008).  Without that, a script's stderr went
-# to the rotated file for the rest of its session.
+# to the rotated file for the rest of its session.  A keeper that waited at
+# the spawner for its next session meanwhile (pool.h) gets it too.
 use strict;
 use warnings FATAL => 'all';
 
@@ -12,7 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use WSClient;
 
-plan tests => 7, need_module('websession');
+plan tests => 11, need_module('websession');
 
 my $vars    = Apache::Test::vars();
 my $port    = $vars->{port};
@@ -26,6 +27,16 @@ $ws->send_text("before-$tag");
 my $m = $ws->recv_message(10);
 ok WSClient::wait_log(qr/script stderr: to-stderr before-\Q$tag\E/, 10),
     '... its stderr reaches the error log';
+
+# A session that ends before the rotation: its keeper waits for the next.
+my $off = WSClient::log_offset();
+my $before = WSClient->connect('/ws/stderr', [], $port);
+my $cp = $before->local_port;
+my($pooled) = WSClient::wait_log(
+    qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[[0-9a-f]{16}\] new session, keeper (\d+)/, 5, $off);
+$before->close_clean;
+ok $pooled, sprintf "a second session, closed before the rotation (keeper %s)", $pooled // "?";
+sleep 1;
 
 rename $log, $rotated or die "rename $log: $!";
 my $pid = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local $/; <$fh> };
@@ -43,6 +54,21 @@ ok WSClient::wait_log(qr/script stderr: to-stderr after-\Q$tag\E/, 10, 0),
     '... and its stderr goes to the new error log';
 my $old = do { open my $fh, '<', $rotated or die $!; local $/; <$fh> };
 unlike $old, qr/to-stderr after-\Q$tag\E/, '... not to the rotated one';
+
+# (the first session stays open: a keeper it freed would come first)
+$off = WSClient::log_offset();
+my $next = WSClient->connect('/ws/stderr', [], $port);
+$cp = $next->local_port;
+my($keeper) = WSClient::wait_log(
+    qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[[0-9a-f]{16}\] new session, keeper (\d+)/, 5, $off);
+is $keeper, $pooled, 'a new session after the restart is served by that waiting keeper';
+$next->send_text("pooled-$tag");
+$m = $next->recv_message(10);
+ok WSClient::wait_log(qr/script stderr: to-stderr pooled-\Q$tag\E/, 10, 0),
+    '... and its stderr goes to the new error log';
+$next->close_clean;
+$old = do { open my $fh, '<', $rotated or die $!; local $/; <$fh> };
+unlike $old, qr/to-stderr pooled-\Q$tag\E/, '... not to the rotated one';
 $ws->close_clean;
 
 # Later tests read the log from the server's start (the spawner's WS01004
