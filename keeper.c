@@ -47,6 +47,9 @@ APLOG_USE_MODULE(websession);
 #define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
 #define HTTP_OUT_HIGH   65536   /* encode no more events while this much waits */
 
+/* One session's state.  A keeper serves one session after another (pool.h):
+ * what a field holds beyond the struct (descriptor, memory) is released in
+ * session_free. */
 typedef struct {
     const keeper_env *env;
     ipc_spawn cfg;
@@ -1155,6 +1158,7 @@ static void session_free(keeper *k)
     k->parser = NULL;
     sendq_free(&k->out);
     bytebuf_free(&k->to_script);
+    bytebuf_free(&k->http_out);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
