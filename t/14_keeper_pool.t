@@ -12,7 +12,6 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use Socket qw(AF_UNIX SOCK_STREAM pack_sockaddr_un);
-use Time::HiRes qw(sleep);
 use WSClient;
 
 plan tests => 18, need_module('websession');
@@ -29,23 +28,11 @@ sub process_gone {
     return $stat =~ /^\d+ \(.*\) Z /s;
 }
 
-# A new session and its (fingerprint, keeper pid), from the worker's WS00005.
-sub new_session {
-    my($path, $headers) = @_;
-    my $off = WSClient::log_offset();
-    my $ws = WSClient->connect($path, $headers, $port);
-    my $cp = $ws->local_port;
-    my($fp, $keeper) = WSClient::wait_log(
-        qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[([0-9a-f]{16})\] new session, keeper (\d+)/,
-        5, $off);
-    return ($ws, $fp, $keeper);
-}
-
 sub text { my $m = $_[0]->recv_message(10); return $m ? $m->{payload} : '(nothing)' }
 
 # ---- a v1 session, then the next one in the same keeper ------------------------
 
-my($s1, $fp_a, $keeper_a) = new_session('/ws/count', $V1);
+my($s1, $fp_a, $keeper_a) = WSClient->connect_keeper('/ws/count', $V1, $port);
 is $s1->status, 101, 'session A on /ws/count (websession.v1): 101';
 my $id_a = text($s1);
 like $id_a, qr/^I[A-Za-z0-9_-]{32}$/, '... introduced with its id';
@@ -56,10 +43,10 @@ is text($s1), 'D1 x', '... its script counts: D1 x';
 is text($s1), 'D2 y', '... D2 y';
 $s1->close_clean;
 ok $keeper_a && !process_gone($keeper_a), sprintf "... closed; its keeper (pid %s) stays", $keeper_a // "?";
-sleep 1;                                        # the keeper offers itself again
 
-my($s2, $fp_b, $keeper_b) = new_session('/ws/count', $V1);
-is $keeper_b, $keeper_a, 'session B, started after A ended, has the same keeper';
+my($s2, $fp_b) = WSClient->connect_in_keeper($keeper_a, '/ws/count', $V1, $port);
+ok $s2, 'session B, started after A ended, runs in the same keeper';
+$s2 or die "no session reached keeper $keeper_a\n";
 isnt $fp_b, $fp_a, '... and its own public id';
 my $id_b = text($s2);
 ok $id_b =~ /^I[A-Za-z0-9_-]{32}$/ && $id_b ne $id_a, '... and its own session id';
@@ -68,10 +55,10 @@ $s2->send_text('R0');
 $s2->send_text('Dz');
 is text($s2), 'D1 z', '... and a new script: D1 z';
 $s2->close_clean;
-sleep 1;
 
-my($s3, $fp_c, $keeper_c) = new_session('/cmd');
-is $keeper_c, $keeper_a, 'session C (plain, another script) again in that keeper';
+my($s3, $fp_c) = WSClient->connect_in_keeper($keeper_a, '/cmd', [], $port);
+ok $s3, 'session C (plain, another script) again in that keeper';
+$s3 or die "no session reached keeper $keeper_a\n";
 my %env;
 for (1 .. 8) {
     my($k, $v) = text($s3) =~ /^(\w+)=(.*)$/ or last;
@@ -89,13 +76,13 @@ my $off = WSClient::log_offset();
 socket(my $fake, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
 connect($fake, pack_sockaddr_un("\0mod_websession/$httpd/spawner"))
     or die "connect to the spawner: $!";
-syswrite $fake, pack('VVV', 0x57535331, 6, 32) . ("\0" x 32);
+syswrite $fake, pack('VVV', 0x57535331, 7, 32) . ("\0" x 32);
 my $got = sysread $fake, my $buf, 64;
 is $got, 0, 'an offer to serve sessions with a wrong token: the spawner closes it';
 ok WSClient::wait_log(qr/WS04001: /, 5, $off), '... and logs WS04001';
 close $fake;
 
-my($s4, $fp_d, $keeper_d) = new_session('/ws/echo');
+my($s4, $fp_d, $keeper_d) = WSClient->connect_keeper('/ws/echo', [], $port);
 $s4->send_text('after');
 is text($s4), 'after', '... sessions go on';
 $s4->close_clean;

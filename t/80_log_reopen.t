@@ -29,14 +29,10 @@ ok WSClient::wait_log(qr/script stderr: to-stderr before-\Q$tag\E/, 10),
     '... its stderr reaches the error log';
 
 # A session that ends before the rotation: its keeper waits for the next.
-my $off = WSClient::log_offset();
-my $before = WSClient->connect('/ws/stderr', [], $port);
-my $cp = $before->local_port;
-my($pooled) = WSClient::wait_log(
-    qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[[0-9a-f]{16}\] new session, keeper (\d+)/, 5, $off);
+my($before, undef, $pooled) = WSClient->connect_keeper('/ws/stderr', [], $port);
 $before->close_clean;
 ok $pooled, sprintf "a second session, closed before the rotation (keeper %s)", $pooled // "?";
-sleep 1;
+sleep 1;                                        # its keeper is waiting by now
 
 rename $log, $rotated or die "rename $log: $!";
 my $pid = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local $/; <$fh> };
@@ -55,13 +51,9 @@ ok WSClient::wait_log(qr/script stderr: to-stderr after-\Q$tag\E/, 10, 0),
 my $old = do { open my $fh, '<', $rotated or die $!; local $/; <$fh> };
 unlike $old, qr/to-stderr after-\Q$tag\E/, '... not to the rotated one';
 
-# (the first session stays open: a keeper it freed would come first)
-$off = WSClient::log_offset();
-my $next = WSClient->connect('/ws/stderr', [], $port);
-$cp = $next->local_port;
-my($keeper) = WSClient::wait_log(
-    qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[[0-9a-f]{16}\] new session, keeper (\d+)/, 5, $off);
-is $keeper, $pooled, 'a new session after the restart is served by that waiting keeper';
+my($next) = $pooled ? WSClient->connect_in_keeper($pooled, '/ws/stderr', [], $port) : ();
+ok $next, 'a new session after the restart is served by that waiting keeper';
+$next or die "no session reached keeper $pooled\n";
 $next->send_text("pooled-$tag");
 $m = $next->recv_message(10);
 ok WSClient::wait_log(qr/script stderr: to-stderr pooled-\Q$tag\E/, 10, 0),

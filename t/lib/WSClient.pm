@@ -10,6 +10,9 @@
 #       or undef when nothing arrived within the timeout.
 #   $ws->close_clean  (close frame 1000, wait for the answer and EOF)
 #   $ws->drop         (close the TCP connection without a close frame)
+#   my($ws, $fp, $keeper) = WSClient->connect_keeper($path, $headers, $port)
+#   WSClient->connect_in_keeper($keeper, $path, $headers, $port): a session
+#                     served by that (waiting) keeper
 #
 # connect() sends a complete, valid RFC 6455 handshake by default (to
 # 127.0.0.1, Host: localhost:<port>). Headers given as name => value pairs
@@ -369,6 +372,40 @@ sub eventually {
         return 0 if time > $deadline;
         Time::HiRes::sleep(0.1);
     }
+}
+
+# ---- keepers ---------------------------------------------------------------------
+
+# A new session and its (public id, keeper pid), read from the worker's
+# WS00005 line.
+sub connect_keeper {
+    my($class, $path, $headers, $port) = @_;
+    my $off = log_offset();
+    my $ws = $class->connect($path, $headers, $port);
+    my $cp = $ws->local_port;
+    my($fp, $keeper) = wait_log(
+        qr/\[client 127\.0\.0\.1:$cp\] WS00005: \[([0-9a-f]{16})\] new session, keeper (\d+)/,
+        5, $off);
+    return ($ws, $fp, $keeper);
+}
+
+# A new session served by the keeper $keeper, which waits for a session
+# (pool.h), or () if none came to it.  Other keepers may be waiting as well
+# (the one that began last comes first): sessions are opened and held until
+# one lands in $keeper, then the others are closed.
+sub connect_in_keeper {
+    my($class, $keeper, $path, $headers, $port) = @_;
+    my(@held, @found);
+    for (1 .. 40) {
+        my($ws, $fp, $k) = $class->connect_keeper($path, $headers, $port);
+        if (defined $k && $k == $keeper) {
+            @found = ($ws, $fp, $k);
+            last;
+        }
+        push @held, $ws;
+    }
+    $_->close_clean for @held;
+    return @found;
 }
 
 1;
