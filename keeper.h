@@ -6,10 +6,6 @@
  *    the script (own process group, stdin/stdout/stderr on pipes, the given
  *    argv, environment and directory), publishes the session LIVE in the
  *    table, replies, and takes the client from the worker.  It never returns.
- *  - When a session is over and its slot released, the process offers
- *    itself to the spawner for the next session (pool.h), which starts from
- *    fresh state as in a new keeper; it exits when the spawner does not
- *    want it, after a failure, or when httpd is stopping.
  *  - It then relays messages between the client (WebSocket frames, via
  *    ws_codec) and the script (msg_format records) with bounded buffers in
  *    both directions: when one is full it stops reading the producer.
@@ -20,6 +16,11 @@
  *    a close frame carrying the exit status), or when the lifeline reports
  *    that httpd's parent is gone.  Ending means: stdin closed (EOF), then
  *    SIGTERM, then SIGKILL to the script's process group, slot released.
+ *  - Then, unless httpd is stopping, the process closes and frees what the
+ *    session held and offers itself to the spawner for another session
+ *    (pool.h), which it serves from fresh state like a new keeper; it exits
+ *    when the spawner does not want it, after a failure, and when httpd is
+ *    stopping.
  */
 #ifndef WS_KEEPER_H
 #define WS_KEEPER_H

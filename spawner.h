@@ -1,4 +1,4 @@
-/* spawner.h -- the daemon that forks one keeper per session.
+/* spawner.h -- the daemon that gives each new session a keeper.
  *
  * Contract:
  *  - ws_shared is created once in httpd's parent (post_config) in the
@@ -8,8 +8,10 @@
  *  - spawner_start() forks the daemon unless one from an earlier generation
  *    still runs, and registers it so httpd forks a new one if it dies.
  *  - The daemon drops privileges to User/Group, leaves httpd's process group
- *    and listeners, and forks a keeper (keeper_main) for every connection.
- *    It reaps keepers and frees the table slots of any that died uncleanly.
+ *    and listeners, and passes every connection that asks for a session to
+ *    a keeper waiting for one (pool.h), or forks a keeper (keeper_main) for
+ *    it when none waits.  It reaps keepers and frees the table slots of any
+ *    that died uncleanly.
  *  - Everything it forked stops once the lifeline's write end, held only by
  *    httpd's parent, is closed: that is how `apachectl stop` ends sessions
  *    while a graceful restart leaves them running.
