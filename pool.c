@@ -46,6 +46,8 @@ apr_status_t pool_init(ws_pool *p)
     return apr_generate_random_bytes(p->token, sizeof(p->token));
 }
 
+/* Close parked connection i (its keeper exits, or has one to serve) and
+ * close the gap, keeping the order of parking. */
 static void drop(ws_pool *p, unsigned i)
 {
     close(p->fd[i]);
@@ -105,13 +107,12 @@ int pool_hand(ws_pool *p, int conn)
 {
     while (p->n) {
         unsigned last = p->n - 1;
+        int taken = ipc_send_msg(p->fd[last], IPC_TAKE, NULL, 0, conn) == 0;
 
-        if (ipc_send_msg(p->fd[last], IPC_TAKE, NULL, 0, conn) == 0) {
-            close(p->fd[last]);
-            p->n--;
+        drop(p, last);          /* it has a session now, or it is gone */
+        if (taken) {
             return 1;
         }
-        drop(p, last);          /* that keeper is gone: try the next */
     }
     return 0;
 }
