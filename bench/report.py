@@ -168,7 +168,8 @@ def main():
     w(f"Settings: RTT_COUNT={k['RTT_COUNT']}, TP_SECONDS={k['TP_SECONDS']}, "
       f"TP4K_SECONDS={k['TP4K_SECONDS']}, BIG_COUNT={k['BIG_COUNT']}, "
       f"CONNECT_SECONDS={k['CONNECT_SECONDS']}, IDLE_SESSIONS={k['IDLE_SESSIONS']}, "
-      f"MAX_SESSIONS={k['MAX_SESSIONS']}. Everything on 127.0.0.1; each server is started "
+      f"MAX_SESSIONS={k['MAX_SESSIONS']}, RESUME_ROUNDS={k.get('RESUME_ROUNDS', 'n/a')}. "
+      "Everything on 127.0.0.1; each server is started "
       "and stopped by bench/run with its own configuration. The client is bench/wsload "
       "(C, one thread, epoll, the project's RFC 6455 codec, every echo checked byte for "
       "byte). Round trips are measured per message (send to complete echo) in ns; "
@@ -328,6 +329,27 @@ def main():
         w("")
     res["idle"] = mem
 
+    # ---- resume latency ----------------------------------------------------
+    w("## Resume latency (websession.v1; no peer resumes)")
+    w("")
+    rs = runs.get((BASE, "resume"))
+    if rs and rs.get("exit") == 0 and rs.get("result"):
+        r = rs["result"]
+        res["resume"] = r
+        w("From a new TCP connection to the first replayed message: connect, upgrade with the "
+          "session id, both `R`s, and the reply the old connection never delivered. The client "
+          "is bench/resume_latency.py (Python, websockets), so its own overhead is included: "
+          "an upper bound.")
+        w("")
+        w("| rounds | p50 ms | p90 ms | p99 ms | max ms |")
+        w("| ---: | ---: | ---: | ---: | ---: |")
+        w(f"| {r['rounds']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | "
+          f"{r['max_ms']:.2f} |")
+    else:
+        res["resume"] = None
+        w(f"Not measured: {failure(rs) or 'failed'}.")
+    w("")
+
     # ---- most idle sessions ------------------------------------------------
     w("## Most concurrent idle sessions (mod_websession, bench/echo)")
     w("")
@@ -388,6 +410,9 @@ def main():
     if c_ws and c_wd:
         target("new sessions/s >= websocketd",
                f"{c_ws:,.0f} vs {c_wd:,.0f} /s ({c_ws / c_wd:.2f}x)", ">= 1.00x", c_ws >= c_wd)
+    if res.get("resume"):
+        p50 = res["resume"]["p50_ms"]
+        target("resume latency p50 under 2 ms on loopback", f"{p50:.2f} ms", "< 2 ms", p50 < 2)
     if "websession" in mem:
         m = mem["websession"]
         target("memory per idle session <= 256 KiB PSS beyond the script",

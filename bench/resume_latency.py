@@ -5,7 +5,11 @@ script's reply reach the client's socket unread, drops the connection, and
 times connect + upgrade + R exchange + the replayed reply.  The client is
 Python (websockets), so the figures include its own overhead.
 
-    bench/resume_latency.py PORT [ROUNDS]     -> one JSON line
+    bench/resume_latency.py URL [ROUNDS]      -> one JSON line
+
+URL is a websession.v1 echo (ws://127.0.0.1:PORT/echo in bench/run's
+server, ws://127.0.0.1:PORT/ws/count in the test server); bench/run runs
+it as the "resume" workload.
 """
 import asyncio
 import json
@@ -14,8 +18,7 @@ import time
 
 import websockets
 
-async def main(port, rounds):
-    url = "ws://127.0.0.1:%d/ws/count" % port
+async def main(url, rounds):
     ws = await websockets.connect(url, subprotocols=["websession.v1"], ping_interval=None)
     sid = ws.response_headers["Session-ID"]
     rx = 0
@@ -45,4 +48,4 @@ async def main(port, rounds):
     print(json.dumps({"rounds": rounds, "p50_ms": pick(0.5), "p90_ms": pick(0.9),
                       "p99_ms": pick(0.99), "max_ms": round(lat[-1] * 1000, 3)}))
 
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 500))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 500))
