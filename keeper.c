@@ -46,6 +46,7 @@ APLOG_USE_MODULE(websession);
 #define ATTACH_TIMEOUT_MS 3000
 #define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
 #define HTTP_OUT_HIGH   65536   /* encode no more events while this much waits */
+#define LINES_BINARY    "binary messages need WebSessionMessages framed"
 
 /* One session's state.  A keeper serves one session after another (pool.h):
  * what a field holds beyond the struct (descriptor, memory) is released in
@@ -357,8 +358,7 @@ static int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
     if (k->cfg.mode == MSG_LINES && binary) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                      "WS02011: [%s] binary message refused in lines mode", k->fp);
-        queue_close(k, WS_CLOSE_UNSUPPORTED,
-                    "binary messages need WebSessionMessages framed");
+        queue_close(k, WS_CLOSE_UNSUPPORTED, LINES_BINARY);
         end_after_close(k, "client sent a binary message in lines mode");
         return -1;
     }
@@ -644,7 +644,7 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *
         k->rx_count++;
         if (deliver(k, ev->binary, m.payload, m.len) < 0) {
             *status = IPC_ERR_PROTOCOL;
-            *why = "binary messages need WebSessionMessages framed";
+            *why = LINES_BINARY;
             return -1;
         }
         return 1;

@@ -485,6 +485,12 @@ static char *dir_of(apr_pool_t *p, const char *path)
     return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
 }
 
+/* A session's buffer per direction: WebSessionBuffer, at least one message. */
+static apr_size_t session_buffer(const ws_dir_conf *c)
+{
+    return c->buffer > c->max_message ? c->buffer : c->max_message;
+}
+
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
@@ -509,7 +515,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.gen = gen;
     sp.mode = (uint32_t)c->mode;
     sp.max_message = (uint32_t)c->max_message;
-    sp.buffer = (uint32_t)(c->buffer > c->max_message ? c->buffer : c->max_message);
+    sp.buffer = (uint32_t)session_buffer(c);
     sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
@@ -670,11 +676,18 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
     return switch_protocols(r, how, fd, apr_pstrdup(r->pool, id), fp);
 }
 
+/* A browser's WebSocket sees no HTTP status: websession.v1 refusals go in
+ * band (a 101, then a close frame).  The HTTP fallback reads statuses. */
+static int answers_in_band(const ws_how *how)
+{
+    return how->v1 && !how->http;
+}
+
 /* The one answer for an id that names no live session of this script here
  * (unknown, expired, bound elsewhere alike): no existence oracle. */
 static int session_unknown(request_rec *r, const ws_how *how)
 {
-    if (how->v1 && !how->http) {
+    if (answers_in_band(how)) {
         return refuse_in_band(r, WSV1_CLOSE_UNKNOWN, "session unknown or expired");
     }
     return respond(r, HTTP_GONE, "session-unknown",
@@ -698,7 +711,7 @@ static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
-        if (how->v1 && !how->http) {
+        if (answers_in_band(how)) {
             return refuse_in_band(r, WSV1_CLOSE_MISMATCH, "malformed session id");
         }
         return respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
@@ -785,9 +798,7 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
     if (fd < 0) {
         return rc;
     }
-    return ws_fallback_post(r, &req, fd, c->buffer > c->max_message ? c->buffer
-                                                                     : c->max_message,
-                            fp, respond);
+    return ws_fallback_post(r, &req, fd, session_buffer(c), fp, respond);
 }
 
 /* ---- hooks ------------------------------------------------------------ */
