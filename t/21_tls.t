@@ -12,8 +12,9 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
-use JSON::PP ();
-use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my @CHECKS = (
     [ wss_handshake               => 'wss:// /ws/echo: 101 with a Session-ID over TLS' ],
@@ -51,20 +52,6 @@ my @cmd = ('timeout', '300', $python, $client,
            '--host', '127.0.0.1', '--tls-port', $tls_port,
            '--plain-port', $vars->{port}, '--cafile', $crt,
            '--timeout', 60, '--deadline', 280);
-my $t0  = time;
-my $out = qx{@cmd 2>&1};
-my $rc  = $? >> 8;
-my ($line) = grep { /^\{/ } split /\n/, $out;
-my $s = eval { JSON::PP->new->decode($line // '') };
-
-ok $s, sprintf 'client printed its JSON summary (%.1f s)', time - $t0
-    or diag "client output:\n$out";
-$s ||= {};
-my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
-for (@CHECKS) {
-    my ($name, $text) = @$_;
-    ok $got{$name} && $got{$name}{ok}, $text
-        or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
-}
-is $rc, 0, 'client exits 0, no unexpected errors'
-    or diag join "\n", "client errors:", @{ $s->{errors} || [] }, "output:", $out;
+my $r = run_python_checks(cmd => \@cmd, checks => \@CHECKS, assert_summary => 1);
+is $r->{rc}, 0, 'client exits 0, no unexpected errors'
+    or client_diag($r);

@@ -12,7 +12,9 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
-use JSON::PP ();
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my $vars   = Apache::Test::vars();
 my $python = '/usr/bin/python3';
@@ -23,12 +25,12 @@ plan tests => 6, need
     { "$python cannot import websockets (python3-websockets)" =>
           system("$python -c 'import websockets' >/dev/null 2>&1") == 0 };
 
-my $out = qx{timeout 150 $python $client --port $vars->{port} --messages 10000 --min-drops 100 --timeout 110 2>&1};
-my ($line) = grep { /^\{/ } split /\n/, $out;
-my $r = eval { JSON::PP->new->decode($line // '') } || {};
-diag $out unless $r->{ok};
+my $c = run_json_client('timeout', 150, $python, $client, '--port', $vars->{port},
+                        qw(--messages 10000 --min-drops 100 --timeout 110));
+my $r = $c->{summary} || {};
+diag $c->{output} unless $r->{ok};
 
-ok $line, "chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+ok $c->{line}, "chaos client reported (seed $r->{seed}, $r->{seconds} s)";
 is $r->{echoes}, 10000, "10,000 messages to the script came back ($r->{echoes})";
 ok $r->{echoes_exact}, '... each exactly once and in order';
 is $r->{stream}, 10000, "the script's own stream of 10,000 arrived ($r->{stream})";

@@ -26,8 +26,9 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
 use File::Spec::Functions qw(catfile);
-use JSON::PP ();
-use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my @CHECKS = (
     [ new_101_v1             => 'new session on /ws/count: the 101 selects exactly "websession.v1"' ],
@@ -92,30 +93,15 @@ my $have_ping = $ping_code == 426;
 my @cmd = ('timeout', '200', $python, $client, '--host', '127.0.0.1',
            '--port', $vars->{port}, '--timeout', 10, '--deadline', 180,
            ($have_ping ? () : '--no-ping'));
-my $t0  = time;
-my $out = qx{@cmd 2>&1};
-my $rc  = $? >> 8;
-my ($line) = grep { /^\{/ } split /\n/, $out;
-my $s = eval { JSON::PP->new->decode($line // '') };
+my %is_ping = map { $_->[0] => 1 } @PING_CHECKS;
+my $r = run_python_checks(
+    cmd => \@cmd, checks => [@CHECKS, @PING_CHECKS], assert_summary => 1,
+    skip => sub {
+        $is_ping{$_[0]} && !$have_ping
+            && "no <Location /ping> with WebSessionPing 1 (GET /ping: $ping_code, not 426)";
+    });
 
-ok $s, sprintf 'client printed its JSON summary (%.1f s)', time - $t0
-    or diag "client output:\n$out";
-$s ||= {};
-my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
-
-sub one {
-    my ($name, $text) = @_;
-    ok $got{$name} && $got{$name}{ok}, $text
-        or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
-}
-one(@$_) for @CHECKS;
-
-SKIP: {
-    skip "no <Location /ping> with WebSessionPing 1 (GET /ping: $ping_code, not 426)",
-        scalar @PING_CHECKS unless $have_ping;
-    one(@$_) for @PING_CHECKS;
-}
-
+my $s = $r->{summary};
 my @failed = grep { !$_->{ok} } @{ $s->{checks} || [] };
 ok !@failed && !@{ $s->{errors} || [] }, 'no unexpected failures or errors in the client'
-    or diag join "\n", "client errors:", @{ $s->{errors} || [] }, "output:", $out;
+    or client_diag($r);

@@ -27,9 +27,11 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile catdir);
 use File::Temp qw(tempdir);
+use FindBin;
 use IO::Socket::INET ();
-use JSON::PP ();
 use Time::HiRes qw(sleep time);
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my $vars     = Apache::Test::vars();
 my $port     = $vars->{port};
@@ -71,20 +73,12 @@ plan tests => 2 + @PLAIN + 1 + @TLS + 1 + @RECYCLE, need
 # Run the client; one assertion per check it reports, one for its status.
 sub run_client {
     my ($title, $checks, @args) = @_;
-    my $t0  = time;
-    my $out = qx{timeout 120 $python $client @args 2>&1};
-    my $rc  = $? >> 8;
-    my ($line) = grep { /^\{/ } split /\n/, $out;
-    my $s = eval { JSON::PP->new->decode($line // '') } || {};
-    my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
-    for (@$checks) {
-        my ($name, $text) = @$_;
-        ok $got{$name} && $got{$name}{ok}, $text
-            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
-    }
-    ok $rc == 0 && $s->{ok}, sprintf '%s: client exits 0, no errors (%.1f s)', $title, time - $t0
-        or diag "client output:\n$out";
-    return $s;
+    my $r = run_python_checks(cmd => ['timeout', 120, $python, $client, @args],
+                              checks => $checks);
+    ok $r->{rc} == 0 && $r->{summary}{ok},
+        sprintf '%s: client exits 0, no errors (%.1f s)', $title, $r->{seconds}
+        or diag "client output:\n$r->{output}";
+    return $r->{summary};
 }
 
 # ---------------------------------------------------------------------------
@@ -122,16 +116,11 @@ SKIP: {
 
     my $logpos = -s $r_errlog;
     my $t0 = time;
-    my $qx = qx{timeout 120 $python $client resumes --port $ports[0] --resumes 30 --leave-open 2>&1};
-    my ($line) = grep { /^\{/ } split /\n/, $qx;
-    my $s = eval { JSON::PP->new->decode($line // '') } || {};
-    my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
-    for (@RECYCLE[1, 2]) {
-        my ($name, $text) = @$_;
-        ok $got{$name} && $got{$name}{ok}, $text
-            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported'),
-                    "\nclient output:\n$qx";
-    }
+    my $r = run_python_checks(
+        cmd => ['timeout', 120, $python, $client, 'resumes', '--port', $ports[0],
+                '--resumes', 30, '--leave-open'],
+        checks => [ @RECYCLE[1, 2] ]);
+    diag "client output:\n$r->{output}" if @{ $r->{failed} };
     # Each re-attach is logged by the worker that took it, with its pid.
     my %pids;
     my $reattached = 0;

@@ -19,8 +19,9 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
-use JSON::PP ();
-use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my @CHECKS = (
     [ sse_new_200                 => 'new session over sse (GET /ws/count, WebSession-Received: 0): 200' ],
@@ -155,29 +156,14 @@ my $have_tls = $tls_port && -s $crt;
 my @cmd = ('timeout', '300', $python, $client, '--host', '127.0.0.1',
            '--port', $vars->{port}, '--timeout', 10, '--deadline', 280,
            ($have_tls ? ('--tls-port', $tls_port, '--cafile', $crt) : ()));
-my $t0  = time;
-my $out = qx{@cmd 2>&1};
-my ($line) = grep { /^\{/ } split /\n/, $out;
-my $s = eval { JSON::PP->new->decode($line // '') };
-
-ok $s, sprintf 'client printed its JSON summary (%.1f s)', time - $t0
-    or diag "client output:\n$out";
-$s ||= {};
-my %got = map { $_->{name} => $_ } @{ $s->{checks} || [] };
-
-for (@CHECKS) {
-    my ($name, $text) = @$_;
-    SKIP: {
-        skip 'no TLS virtual host (mod_ssl) or no certificate', 1
-            if $name =~ /^tls_/ && !$have_tls;
-        ok $got{$name} && $got{$name}{ok}, $text
-            or diag "$name: " . ($got{$name} ? $got{$name}{detail} : 'not reported');
-    }
-}
+my $r = run_python_checks(
+    cmd => \@cmd, checks => \@CHECKS, assert_summary => 1,
+    skip => sub {
+        $_[0] =~ /^tls_/ && !$have_tls && 'no TLS virtual host (mod_ssl) or no certificate';
+    });
 
 # A check the client knows and this list does not would go unseen.
-my %listed   = map { $_->[0] => 1 } @CHECKS;
-my @unlisted = grep { !$listed{$_} } sort keys %got;
-ok !@unlisted && !@{ $s->{errors} || [] }, 'no unexpected errors in the client, no check left unlisted'
-    or diag join "\n", "client errors:", @{ $s->{errors} || [] },
-                       "checks not in this file: @unlisted", "output:", $out;
+my @unlisted = @{ $r->{unlisted} };
+ok !@unlisted && !@{ $r->{summary}{errors} || [] },
+    'no unexpected errors in the client, no check left unlisted'
+    or client_diag($r, "checks not in this file: @unlisted");

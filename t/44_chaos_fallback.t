@@ -13,7 +13,9 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use File::Spec::Functions qw(catfile);
-use JSON::PP ();
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CheckRun;
 
 my $N         = 3000;
 my $MIN_DROPS = 80;
@@ -25,13 +27,14 @@ my $client = catfile($vars->{top_dir}, 't', 'clients', 'chaos.py');
 plan tests => 2 * 6, need_module('websession');
 
 for my $transport (qw(sse poll)) {
-    my $out = qx{timeout 150 $python $client --port $vars->{port} --transport $transport --messages $N --min-drops $MIN_DROPS --timeout 110 2>&1};
-    my ($line) = grep { /^\{/ } split /\n/, $out;
-    my $r = eval { JSON::PP->new->decode($line // '') } || {};
-    diag $out unless $r->{ok};
+    my $c = run_json_client('timeout', 150, $python, $client, '--port', $vars->{port},
+                            '--transport', $transport, '--messages', $N,
+                            '--min-drops', $MIN_DROPS, '--timeout', 110);
+    my $r = $c->{summary} || {};
+    diag $c->{output} unless $r->{ok};
     $r->{$_} //= '?' for qw(seed seconds stalls reconnects);
 
-    ok $line, "$transport: chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+    ok $c->{line}, "$transport: chaos client reported (seed $r->{seed}, $r->{seconds} s)";
     is $r->{echoes}, $N, "$transport: $N messages to the script came back";
     ok $r->{echoes_exact}, "$transport: ... each exactly once and in order";
     is $r->{stream}, $N, "$transport: the script's own stream of $N arrived";

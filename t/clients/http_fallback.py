@@ -20,7 +20,6 @@ Exit status 0 when every check passed, 1 otherwise.
 import argparse
 import asyncio
 import base64
-import json
 import os
 import re
 import socket
@@ -29,6 +28,8 @@ import struct
 import subprocess
 import sys
 import time
+
+from checkrun import CheckRun, run_and_report
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 TOOLS = os.path.join(HERE, "..", "..", "tools")
@@ -244,20 +245,14 @@ def data_msgs(ms):
     return out
 
 
-class Run:
+class Run(CheckRun):
+    detail_max = 600
+
     def __init__(self, a):
+        super().__init__(CHECKS)
         self.a = a
         self.t = a.timeout
-        self.results = {}
-        self.errors = []
         self.ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else None
-
-    def check(self, name, ok, detail=""):
-        assert name in CHECKS, name
-        if name in self.results:          # the first verdict stands
-            return bool(ok)
-        self.results[name] = {"name": name, "ok": bool(ok), "detail": str(detail)[:600]}
-        return bool(ok)
 
     # -- HTTP, raw --------------------------------------------------------------
 
@@ -1279,21 +1274,15 @@ class Run:
                  self.client]
         if self.a.tls_port:
             steps.append(self.tls)
-        if self.a.steps:
-            steps = [s for s in steps if s.__name__ in self.a.steps.split(",")]
         side = None
         if not self.a.steps or "poll_idle" in self.a.steps.split(","):
             side = asyncio.ensure_future(self.poll_idle())
-        for step in steps:
-            try:
-                await asyncio.wait_for(step(), 90)
-            except Exception as e:      # report it, go on with the next step
-                self.errors.append("%s: %s: %s" % (step.__name__, type(e).__name__, e))
+        await self.run_steps(steps, 90, self.a.steps)
         if side:
             try:
                 await asyncio.wait_for(side, 60)
             except Exception as e:
-                self.errors.append("poll_idle: %s: %s" % (type(e).__name__, e))
+                self.error("poll_idle", e)
 
 
 def main():
@@ -1307,19 +1296,8 @@ def main():
     ap.add_argument("--steps", help="run only these steps (comma-separated method names)")
     args = ap.parse_args()
     run = Run(args)
-    t0 = time.monotonic()
-    try:
-        asyncio.run(asyncio.wait_for(run.main(), args.deadline))
-    except asyncio.TimeoutError:
-        run.errors.append("deadline of %g s passed" % args.deadline)
-    names = [n for n in CHECKS if args.tls_port or not n.startswith("tls_")]
-    checks = [run.results.get(n, {"name": n, "ok": False, "detail": "not reached"})
-              for n in names]
-    ok = all(c["ok"] for c in checks) and not run.errors
-    print(json.dumps({"ok": ok, "checks": checks, "errors": run.errors,
-                      "seconds": round(time.monotonic() - t0, 2)}))
-    sys.stdout.flush()
-    return 0 if ok else 1
+    return run_and_report(run, run.main(), args.deadline,
+                          [n for n in CHECKS if args.tls_port or not n.startswith("tls_")])
 
 
 if __name__ == "__main__":

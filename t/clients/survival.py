@@ -24,7 +24,6 @@ daemon, single-threaded, is left alone.
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import re
@@ -32,6 +31,8 @@ import signal
 import ssl
 import sys
 import time
+
+from checkrun import CheckRun, emit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "tools"))
 from websession_client import Session, SessionEnded  # noqa: E402
@@ -118,17 +119,12 @@ async def poll(secs, cond, step=0.1):
 
 # -- the runs -------------------------------------------------------------------
 
-class Run:
+class Run(CheckRun):
     def __init__(self, a):
+        super().__init__()
         self.a = a
         self.t = a.timeout
-        self.results = []
-        self.errors = []
         self.extra = {}
-
-    def check(self, name, ok, detail=""):
-        self.results.append({"name": name, "ok": bool(ok), "detail": str(detail)[:400]})
-        return bool(ok)
 
     async def recv(self, s):
         return await asyncio.wait_for(s.recv(), self.t)
@@ -235,7 +231,7 @@ class Run:
         try:
             await asyncio.wait_for(asyncio.gather(reader(), writer()), self.a.deadline - 10)
         except Exception as e:
-            self.errors.append("tls: %s: %s" % (type(e).__name__, e))
+            self.error("tls", e)
         k.cancel()
         secs = time.monotonic() - t0
         self.extra.update(seconds_flow=round(secs, 1), reconnects=s.reconnects,
@@ -318,13 +314,12 @@ def main():
     try:
         asyncio.run(asyncio.wait_for(getattr(run, a.mode)(), a.deadline))
     except Exception as e:
-        run.errors.append("%s: %s: %s" % (a.mode, type(e).__name__, e))
-    ok = bool(run.results) and all(c["ok"] for c in run.results) and not run.errors
-    out = {"ok": ok, "mode": a.mode, "checks": run.results, "errors": run.errors,
+        run.error(a.mode, e)
+    ok, checks = run.summary()
+    out = {"ok": ok, "mode": a.mode, "checks": checks, "errors": run.errors,
            "seconds": round(time.monotonic() - t0, 1)}
     out.update(run.extra)
-    print(json.dumps(out))
-    sys.stdout.flush()
+    emit(out)
     return 0 if ok else 1
 
 

@@ -14,14 +14,14 @@ Exit status 0 when every check passed, 1 otherwise, 2 on bad usage.
 
 import argparse
 import asyncio
-import json
 import os
 import ssl
 import sys
-import time
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode
+
+from checkrun import CheckRun, run_and_report
 
 CHECKS = [
     "wss_handshake",            # 101 over TLS with a Session-ID
@@ -44,17 +44,14 @@ CHECKS = [
 ]
 
 
-class Run:
+class Run(CheckRun):
+    detail_max = 300
+
     def __init__(self, args):
+        super().__init__(CHECKS)
         self.args = args
-        self.results = {}
-        self.errors = []
         self.ctx = ssl.create_default_context(cafile=args.cafile)
         self.t = args.timeout
-
-    def check(self, name, ok, detail=""):
-        assert name in CHECKS, name
-        self.results[name] = {"name": name, "ok": bool(ok), "detail": str(detail)[:300]}
 
     def wss(self, path):
         return "wss://%s:%d%s" % (self.args.host, self.args.tls_port, path)
@@ -169,11 +166,7 @@ class Run:
             await p.close()
 
     async def main(self):
-        for step in (self.echo, self.framed, self.resume, self.plain_on_tls):
-            try:
-                await step()
-            except Exception as e:      # report it, go on with the next step
-                self.errors.append("%s: %s: %s" % (step.__name__, type(e).__name__, e))
+        await self.run_steps([self.echo, self.framed, self.resume, self.plain_on_tls])
 
 def main():
     ap = argparse.ArgumentParser()
@@ -184,21 +177,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--deadline", type=float, default=240)
     args = ap.parse_args()
-
     run = Run(args)
-    t0 = time.monotonic()
-    try:
-        asyncio.run(asyncio.wait_for(run.main(), args.deadline))
-    except asyncio.TimeoutError:
-        run.errors.append("deadline of %g s passed" % args.deadline)
-    errors = run.errors
-    checks = [run.results.get(n, {"name": n, "ok": False, "detail": "not reached"})
-              for n in CHECKS]
-    ok = all(c["ok"] for c in checks) and not errors
-    print(json.dumps({"ok": ok, "checks": checks, "errors": errors,
-                      "seconds": round(time.monotonic() - t0, 2)}))
-    sys.stdout.flush()
-    return 0 if ok else 1
+    return run_and_report(run, run.main(), args.deadline, CHECKS)
 
 
 if __name__ == "__main__":

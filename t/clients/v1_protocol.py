@@ -16,7 +16,6 @@ Exit status 0 when every check passed, 1 otherwise.
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import sys
@@ -26,6 +25,8 @@ import base64
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatusCode
 from websockets.frames import Opcode
+
+from checkrun import CheckRun, run_and_report
 
 V1 = "websession.v1"
 ID_PREFIX = "websession.id."
@@ -109,19 +110,11 @@ class PingCounter(websockets.WebSocketClientProtocol):
         return frame
 
 
-class Run:
+class Run(CheckRun):
     def __init__(self, args):
+        super().__init__(CHECKS + PING_CHECKS)
         self.a = args
         self.t = args.timeout
-        self.results = {}
-        self.errors = []
-
-    def check(self, name, ok, detail=""):
-        assert name in CHECKS or name in PING_CHECKS, name
-        if name in self.results:          # the first verdict stands
-            return bool(ok)
-        self.results[name] = {"name": name, "ok": bool(ok), "detail": str(detail)[:400]}
-        return bool(ok)
 
     def url(self, path):
         return "ws://%s:%d%s" % (self.a.host, self.a.port, path)
@@ -519,13 +512,7 @@ class Run:
                  self.bad_resume_points, self.refusals, self.protocol_errors]
         if self.a.ping:
             steps.append(self.heartbeat)
-        if self.a.steps:
-            steps = [s for s in steps if s.__name__ in self.a.steps.split(",")]
-        for step in steps:
-            try:
-                await asyncio.wait_for(step(), 60)
-            except Exception as e:      # report it, go on with the next step
-                self.errors.append("%s: %s: %s" % (step.__name__, type(e).__name__, e))
+        await self.run_steps(steps, 60, self.a.steps)
 
 
 def main():
@@ -539,19 +526,8 @@ def main():
     ap.add_argument("--steps", help="run only these steps (comma-separated method names)")
     args = ap.parse_args()
     run = Run(args)
-    t0 = time.monotonic()
-    try:
-        asyncio.run(asyncio.wait_for(run.main(), args.deadline))
-    except asyncio.TimeoutError:
-        run.errors.append("deadline of %g s passed" % args.deadline)
-    names = CHECKS + (PING_CHECKS if args.ping else [])
-    checks = [run.results.get(n, {"name": n, "ok": False, "detail": "not reached"})
-              for n in names]
-    ok = all(c["ok"] for c in checks) and not run.errors
-    print(json.dumps({"ok": ok, "checks": checks, "errors": run.errors,
-                      "seconds": round(time.monotonic() - t0, 2)}))
-    sys.stdout.flush()
-    return 0 if ok else 1
+    return run_and_report(run, run.main(), args.deadline,
+                          CHECKS + (PING_CHECKS if args.ping else []))
 
 
 if __name__ == "__main__":
