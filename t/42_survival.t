@@ -278,11 +278,11 @@ sub descendants {
     my $root = shift or return;
     my %kids;
     push @{ $kids{ ppid_of($_) } }, $_ for all_pids();
-    my (@out, @todo);
-    @todo = ($root);
-    while (@todo) {
-        my $p = shift @todo;
-        for (@{ $kids{$p} || [] }) { push @out, $_; push @todo, $_ }
+    my (@out, @queue);
+    @queue = ($root);
+    while (@queue) {
+        my $p = shift @queue;
+        for (@{ $kids{$p} || [] }) { push @out, $_; push @queue, $_ }
     }
     return @out;
 }
