@@ -26,6 +26,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "tools"))
 from websession_client import Session  # noqa: E402
 
+from chaos_echo import Streams  # noqa: E402
+
 
 class Proxy:
     def __init__(self, target_port, rng):
@@ -113,17 +115,7 @@ async def main():
                 transport=a.transport, idle_timeout=10)
     t0 = time.monotonic()
     await s.start()
-    echoes, stream, errors = [], [], []
-
-    async def reader():
-        while len(echoes) < n or len(stream) < n:
-            m = await s.recv()
-            if m.startswith("ec"):
-                echoes.append(int(m[2:]))
-            elif m.startswith("s"):
-                stream.append(int(m[1:]))
-            else:
-                errors.append(m)
+    got, errors = Streams(n), []
 
     async def writer():
         for i in range(1, n + 1):
@@ -133,7 +125,7 @@ async def main():
 
     ok = True
     try:
-        await asyncio.wait_for(asyncio.gather(reader(), writer()), a.timeout)
+        await asyncio.wait_for(asyncio.gather(got.read(s), writer()), a.timeout)
     except Exception as e:
         errors.append(repr(e))
         ok = False
@@ -142,11 +134,12 @@ async def main():
     await s.close()
     server.close()
     drops = sum(proxy.drops.values())
+    errors = got.other + errors
     result = {
         "seed": seed, "transport": a.transport, "seconds": round(secs, 1),
-        "sent": n, "echoes": len(echoes), "stream": len(stream),
-        "echoes_exact": echoes == list(range(1, n + 1)),
-        "stream_exact": stream == list(range(1, n + 1)),
+        "sent": n, "echoes": len(got.echoes), "stream": len(got.stream),
+        "echoes_exact": got.exact(got.echoes),
+        "stream_exact": got.exact(got.stream),
         "drops": drops, "drops_by_kind": proxy.drops, "stalls": proxy.stalls,
         "connections": proxy.connections, "reconnects": s.reconnects,
         "errors": errors[:5],

@@ -37,6 +37,8 @@ from checkrun import CheckRun, emit
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "tools"))
 from websession_client import Session, SessionEnded  # noqa: E402
 
+from chaos_echo import Streams  # noqa: E402
+
 
 # -- processes ------------------------------------------------------------------
 
@@ -185,18 +187,8 @@ class Run(CheckRun):
         s = Session("https://127.0.0.1:%d/ws/chaos-echo?n=%d" % (self.a.tls_port, n),
                     ssl=ctx, max_backoff=0.2)
         await asyncio.wait_for(s.start(), self.t)
-        echoes, stream, other = [], [], []
+        got = Streams(n)
         state = {"writing": True, "kills": 0, "killed": 0, "during": 0}
-
-        async def reader():
-            while len(echoes) < n or len(stream) < n:
-                m = await s.recv()
-                if m.startswith("ec"):
-                    echoes.append(int(m[2:]))
-                elif m.startswith("s"):
-                    stream.append(int(m[1:]))
-                else:
-                    other.append(m)
 
         kills = self.a.kills
 
@@ -229,7 +221,7 @@ class Run(CheckRun):
         t0 = time.monotonic()
         k = asyncio.ensure_future(killer())
         try:
-            await asyncio.wait_for(asyncio.gather(reader(), writer()), self.a.deadline - 10)
+            await asyncio.wait_for(asyncio.gather(got.read(s), writer()), self.a.deadline - 10)
         except Exception as e:
             self.error("tls", e)
         k.cancel()
@@ -242,11 +234,11 @@ class Run(CheckRun):
                                                  state["killed"]))
         self.check("tls_resumed", s.reconnects >= 1,
                    "the client resumed %d times" % s.reconnects)
-        self.check("tls_echoes_exact", echoes == list(range(1, n + 1)),
-                   "%d echoes, first differences: %r" % (len(echoes), diff(echoes, n)))
-        self.check("tls_stream_exact", stream == list(range(1, n + 1)) and not other,
+        self.check("tls_echoes_exact", got.exact(got.echoes),
+                   "%d echoes, first differences: %r" % (len(got.echoes), diff(got.echoes, n)))
+        self.check("tls_stream_exact", got.exact(got.stream) and not got.other,
                    "%d of the script's stream, first differences: %r, other %r"
-                   % (len(stream), diff(stream, n), other[:3]))
+                   % (len(got.stream), diff(got.stream, n), got.other[:3]))
         await s.close()
 
     async def resumes(self):
