@@ -63,6 +63,23 @@ async function withScreenshot(name, fn, p = () => page) {
 const types = (events) => events.map((e) => e.type);
 const only = (events, type) => events.filter((e) => e.type === type);
 
+/** A countWithCuts session, whatever its transport, went on to the end
+ *  without error and the page's close ended it: one clean 1000. */
+function assertEndedCleanly(r) {
+    const ev = r.events;
+    assert.equal(r.before.closeEvents, 0, 'no close event before the page closed');
+    assert.equal(only(ev, 'error').length, 0, 'no error event');
+    assert.equal(only(ev, 'sessionlost').length, 0, 'no sessionlost event');
+    assert.equal(r.before.readyState, 1, 'OPEN at the end');
+    assert.equal(r.before.bufferedAmount, 0, 'everything sent was acknowledged');
+    const close = only(ev, 'close');
+    assert.equal(close.length, 1, 'one close event');
+    assert.deepEqual([close[0].code, close[0].wasClean, close[0].isCloseEvent], [1000, true, true],
+                     `the page's close ends the session: the script exits 0 (${JSON.stringify(close[0])})`);
+    assert.equal(ev.at(-1).type, 'close', 'close is the last event');
+    assert.equal(r.readyStateAfter, 3, 'CLOSED');
+}
+
 before(async () => {
     if (skip) {
         return;
@@ -127,17 +144,7 @@ for (const lib of ['classic', 'module']) {
             for (const e of only(ev, 'reconnecting')) {
                 assert.equal(e.readyState, 1, 'readyState stays OPEN while reconnecting');
             }
-            assert.equal(r.before.closeEvents, 0, 'no close event before the page closed');
-            assert.equal(only(ev, 'error').length, 0, 'no error event');
-            assert.equal(only(ev, 'sessionlost').length, 0, 'no sessionlost event');
-            assert.equal(r.before.readyState, 1, 'OPEN at the end');
-            assert.equal(r.before.bufferedAmount, 0, 'everything sent was acknowledged');
-            const close = only(ev, 'close');
-            assert.equal(close.length, 1, 'one close event');
-            assert.deepEqual([close[0].code, close[0].wasClean, close[0].isCloseEvent], [1000, true, true],
-                             `the page's close ends the session: the script exits 0 (${JSON.stringify(close[0])})`);
-            assert.equal(ev.at(-1).type, 'close', 'close is the last event');
-            assert.equal(r.readyStateAfter, 3, 'CLOSED');
+            assertEndedCleanly(r);
         });
     });
 }
@@ -167,15 +174,7 @@ for (const transport of ['sse', 'poll']) {
             if (transport === 'sse') {
                 assert.equal(only(ev, 'resumed').length, 4, `one resume per cut: ${JSON.stringify(ev)}`);
             }
-            assert.equal(only(ev, 'error').length, 0, 'no error event');
-            assert.equal(only(ev, 'sessionlost').length, 0, 'no sessionlost event');
-            assert.equal(r.before.readyState, 1, 'OPEN at the end');
-            assert.equal(r.before.bufferedAmount, 0, 'everything sent was acknowledged');
-            const close = only(ev, 'close');
-            assert.equal(close.length, 1, 'one close event');
-            assert.deepEqual([close[0].code, close[0].wasClean], [1000, true],
-                             `the page's close ends the session (${JSON.stringify(close[0])})`);
-            assert.equal(ev.at(-1).type, 'close', 'close is the last event');
+            assertEndedCleanly(r);
         });
     });
 }
