@@ -48,8 +48,6 @@ module AP_MODULE_DECLARE_DATA websession_module;
 #define WS_STALE_RESERVATION   apr_time_from_sec(60)
 #define WS_SHARED_KEY          "mod_websession-shared"
 
-typedef enum { ORIGIN_DEFAULT = 0, ORIGIN_LIST, ORIGIN_ANY } origin_policy;
-
 typedef struct {
     int on;
     const char *command;            /* WebSessionCommand, as written */
@@ -60,9 +58,9 @@ typedef struct {
     apr_interval_time_t ping;
     apr_size_t max_message;
     apr_size_t buffer;
-    origin_policy origin;
+    ws_origin_mode origin;
     int origin_same;                /* "same" listed */
-    apr_array_header_t *origins;    /* lower-cased "scheme://host:port" */
+    apr_array_header_t *origins;    /* ws_hs_origin_normalise forms */
 
     unsigned int on_set:1;
     unsigned int command_set:1;
@@ -101,7 +99,7 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     c->ping = WS_DEFAULT_PING;
     c->max_message = WS_DEFAULT_MAX_MESSAGE;
     c->buffer = WS_DEFAULT_BUFFER;
-    c->origin = ORIGIN_DEFAULT;
+    c->origin = WS_ORIGIN_DEFAULT;
     return c;
 }
 
@@ -305,77 +303,31 @@ static const char *set_max_sessions(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
-/* "scheme://host[:port]" with http or https, normalised to lower case with
- * the port always present; NULL if malformed. */
-static const char *normalise_origin(apr_pool_t *p, const char *o)
-{
-    const char *host;
-    const char *colon;
-    char *lower;
-    int https;
-
-    if (!strncasecmp(o, "http://", 7)) {
-        https = 0;
-        host = o + 7;
-    }
-    else if (!strncasecmp(o, "https://", 8)) {
-        https = 1;
-        host = o + 8;
-    }
-    else {
-        return NULL;
-    }
-    if (!*host || strchr(host, '/') || strchr(host, '?') || strchr(host, '#')
-        || strchr(host, '@')) {
-        return NULL;
-    }
-    lower = apr_pstrdup(p, host);
-    ap_str_tolower(lower);
-    colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
-    if (colon && host[0] == '[') {
-        colon++;
-    }
-    if (colon) {
-        const char *d;
-        if (!colon[1]) {
-            return NULL;
-        }
-        for (d = colon + 1; *d; d++) {
-            if (!apr_isdigit(*d)) {
-                return NULL;
-            }
-        }
-        return apr_pstrcat(p, https ? "https://" : "http://", lower, NULL);
-    }
-    return apr_pstrcat(p, https ? "https://" : "http://", lower,
-                       https ? ":443" : ":80", NULL);
-}
-
 static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
 {
     ws_dir_conf *c = cfg;
 
     if (!c->origin_set) {
-        c->origin = ORIGIN_LIST;
+        c->origin = WS_ORIGIN_LIST;
         c->origin_same = 0;
         c->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
         c->origin_set = 1;
     }
     if (!strcasecmp(arg, "any")) {
-        c->origin = ORIGIN_ANY;
+        c->origin = WS_ORIGIN_ANY;
     }
     else if (!strcasecmp(arg, "same")) {
         c->origin_same = 1;
     }
     else {
-        const char *n = normalise_origin(cmd->pool, arg);
+        char n[WS_ORIGIN_MAX];
 
-        if (!n) {
+        if (ws_hs_origin_normalise(arg, n, sizeof(n)) < 0) {
             return apr_psprintf(cmd->pool, "WebSessionOrigin: '%s' is not an origin;"
                                 " use 'same', 'any' or origins like https://example.com:8443",
                                 arg);
         }
-        APR_ARRAY_PUSH(c->origins, const char *) = n;
+        APR_ARRAY_PUSH(c->origins, const char *) = apr_pstrdup(cmd->pool, n);
     }
     return NULL;
 }
@@ -395,25 +347,15 @@ static int respond(request_rec *r, int status, const char *error, const char *te
 
 static int origin_allowed(request_rec *r, const ws_dir_conf *c)
 {
-    const char *origin = apr_table_get(r->headers_in, "Origin");
-    const char *n;
-    int tls = ap_ssl_conn_is_ssl(r->connection);
+    ws_origin_policy p;
 
-    if (!origin || c->origin == ORIGIN_ANY) {
-        return 1;
-    }
-    if ((c->origin == ORIGIN_DEFAULT || c->origin_same)
-        && ws_hs_same_origin(origin, apr_table_get(r->headers_in, "Host"), tls)) {
-        return 1;
-    }
-    if (c->origin == ORIGIN_LIST && (n = normalise_origin(r->pool, origin))) {
-        for (int i = 0; i < c->origins->nelts; i++) {
-            if (!strcmp(APR_ARRAY_IDX(c->origins, i, const char *), n)) {
-                return 1;
-            }
-        }
-    }
-    return 0;
+    p.mode = c->origin;
+    p.same = c->origin_same;
+    p.list = c->origins ? (const char *const *)c->origins->elts : NULL;
+    p.n = c->origins ? (size_t)c->origins->nelts : 0;
+    return ws_hs_origin_allowed(&p, apr_table_get(r->headers_in, "Origin"),
+                                apr_table_get(r->headers_in, "Host"),
+                                ap_ssl_conn_is_ssl(r->connection));
 }
 
 /* Is the target a persistent script?  Sets *argv0 for an executable file. */

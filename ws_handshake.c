@@ -1,11 +1,12 @@
 /* ws_handshake.c -- WebSocket opening handshake checks, Sec-WebSocket-Accept,
- * the same-origin test, and session id / public id text forms.  No I/O and
+ * the Origin policy, and session id / public id text forms.  No I/O and
  * no allocation.
  */
 
 #include "ws_handshake.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_sha1.h>
@@ -333,6 +334,78 @@ int ws_hs_same_origin(const char *origin, const char *host_header, int tls)
         }
     }
     return 1;
+}
+
+int ws_hs_origin_normalise(const char *origin, char *out, size_t outlen)
+{
+    const char *o, *scheme;
+    size_t on, slen, need, i;
+    authority a;
+    int n;
+
+    if (!origin) {
+        return -1;
+    }
+    o = trim(origin, &on);
+    if (on >= 8 && ieq_n(o, 8, "https://")) {
+        scheme = "https";
+    }
+    else if (on >= 7 && ieq_n(o, 7, "http://")) {
+        scheme = "http";
+    }
+    else {
+        return -1;
+    }
+    slen = strlen(scheme);
+    if (!parse_authority(o + slen + 3, on - slen - 3, scheme[4] ? 443 : 80, &a)) {
+        return -1;
+    }
+    /* "scheme://" host, brackets, ':' and the port's digits, NUL */
+    need = slen + 3 + a.host_len + (a.ipv6 ? 2 : 0) + 1 + 1;
+    for (i = a.port; i > 0; i /= 10) {
+        need++;
+    }
+    if (need > outlen) {
+        return -1;
+    }
+    memcpy(out, scheme, slen);
+    memcpy(out + slen, "://", 3);
+    n = (int)slen + 3;
+    if (a.ipv6) {
+        out[n++] = '[';
+    }
+    for (i = 0; i < a.host_len; i++) {
+        out[n++] = lower(a.host[i]);
+    }
+    if (a.ipv6) {
+        out[n++] = ']';
+    }
+    n += snprintf(out + n, outlen - (size_t)n, ":%u", a.port);
+    return n;
+}
+
+int ws_hs_origin_allowed(const ws_origin_policy *p, const char *origin,
+                         const char *host_header, int tls)
+{
+    char n[WS_ORIGIN_MAX];
+    size_t i;
+
+    if (!origin || p->mode == WS_ORIGIN_ANY) {
+        return 1;
+    }
+    if ((p->mode == WS_ORIGIN_DEFAULT || p->same)
+        && ws_hs_same_origin(origin, host_header, tls)) {
+        return 1;
+    }
+    if (p->mode != WS_ORIGIN_LIST || ws_hs_origin_normalise(origin, n, sizeof(n)) < 0) {
+        return 0;
+    }
+    for (i = 0; i < p->n; i++) {
+        if (strcmp(p->list[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- session ids -------------------------------------------------------- */

@@ -55,6 +55,35 @@ void ws_hs_accept(const char *key, char out[WS_ACCEPT_LEN + 1]);
  * ports 80/443 may be omitted on either side).  "null" is never same-origin. */
 int ws_hs_same_origin(const char *origin, const char *host_header, int tls);
 
+/* An origin in its one comparable form, "scheme://host:port": scheme http or
+ * https, host lower-cased (IPv6 literals in brackets), the port always
+ * written, in decimal without leading zeros.  Returns its length, or -1 when
+ * origin is not such an origin (a path, user info, another scheme, "null")
+ * or the form does not fit in outlen bytes with its NUL. */
+#define WS_ORIGIN_MAX 300
+int ws_hs_origin_normalise(const char *origin, char *out, size_t outlen);
+
+/* WebSessionOrigin: which pages may open sessions. */
+typedef enum {
+    WS_ORIGIN_DEFAULT = 0,      /* same origin only */
+    WS_ORIGIN_LIST,             /* the listed origins, and the same origin if same */
+    WS_ORIGIN_ANY               /* every origin */
+} ws_origin_mode;
+
+typedef struct {
+    ws_origin_mode mode;
+    int same;                   /* WS_ORIGIN_LIST: "same" was listed */
+    const char *const *list;    /* WS_ORIGIN_LIST: ws_hs_origin_normalise forms */
+    size_t n;
+} ws_origin_policy;
+
+/* 1 if a request with this Origin header (NULL when absent: not a browser,
+ * always allowed) may open or resume a session under policy p; host_header
+ * and tls as for ws_hs_same_origin.  A listed origin matches only as a
+ * whole, after both sides are normalised. */
+int ws_hs_origin_allowed(const ws_origin_policy *p, const char *origin,
+                         const char *host_header, int tls);
+
 #define WS_ID_LEN 32   /* base64url of WS_SECRET_LEN bytes, no padding */
 void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], char out[WS_ID_LEN + 1]);
 /* 1 and the bytes when s is exactly WS_ID_LEN base64url characters. */

@@ -101,6 +101,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)ws_hs_same_origin(f[0], f[1], (int)(flags >> 2) & 1);
     }
 
+    /* An origin's normal form is its own normal form, is allowed by a list
+     * naming it, and is same-origin with its own authority as the Host. */
+    {
+        char n[WS_ORIGIN_MAX], again[WS_ORIGIN_MAX];
+        int len = ws_hs_origin_normalise(f[5], n, sizeof(n));
+
+        if (len >= 0) {
+            const char *const list[1] = { n };
+            ws_origin_policy p = { WS_ORIGIN_LIST, 0, list, 1 };
+            const char *authority = strstr(n, "://") + 3;
+            int tls = n[4] == 's';
+
+            must((size_t)len == strlen(n));
+            must(ws_hs_origin_normalise(n, again, sizeof(again)) == len);
+            must(strcmp(n, again) == 0);
+            must(ws_hs_origin_allowed(&p, f[5], f[6], (int)(flags >> 3) & 1));
+            must(ws_hs_same_origin(f[5], authority, tls));
+            must(!ws_hs_same_origin(f[5], authority, !tls));
+        }
+    }
+
     /* Session ids: whatever decodes re-encodes to the same text. */
     for (i = 0; i < NFIELDS; i++) {
         unsigned char secret[WS_SECRET_LEN];

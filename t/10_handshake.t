@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use WSClient;
 
-plan tests => 143, need_module('websession');
+plan tests => 162, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 
@@ -176,8 +176,13 @@ accepted('/origin-list: http://allowed.example:80 (default port)', '/origin-list
          [ Origin => 'http://allowed.example:80' ]);
 accepted('/origin-list: https://also.example:8443', '/origin-list',
          [ Origin => 'https://also.example:8443' ]);
+accepted('/origin-list: HTTP://Allowed.Example (case)', '/origin-list',
+         [ Origin => 'HTTP://Allowed.Example' ]);
 accepted('/origin-list: no Origin', '/origin-list', []);
-for my $o ('http://evil.example', 'https://allowed.example', 'http://also.example:8443',
+# a listed origin matches only as a whole: not as the prefix of another
+for my $o ('http://allowed.example:8080', 'http://allowed.example:800', 'https://also.example:84',
+           'http://allowed.example/', 'http://allowed.examplex',
+           'http://evil.example', 'https://allowed.example', 'http://also.example:8443',
            'https://also.example', 'http://allowed.example.evil.example',
            "http://localhost:$port", 'null') {
     refused("/origin-list: $o", '/origin-list', [ Origin => $o ], 403, 'origin-refused');

@@ -288,6 +288,112 @@ static void test_origin(void)
     CHECK(!ws_hs_same_origin("http://[::1]", "::1", 0));
 }
 
+/* n is what ws_hs_origin_normalise makes of o, or -1 for NULL. */
+static int norm_is(const char *o, const char *n)
+{
+    char out[WS_ORIGIN_MAX];
+    int len = ws_hs_origin_normalise(o, out, sizeof(out));
+
+    if (!n) {
+        return len == -1;
+    }
+    return len == (int)strlen(n) && strcmp(out, n) == 0;
+}
+
+static void test_origin_normalise(void)
+{
+    char small[24];
+
+    CHECK(norm_is("http://example.com", "http://example.com:80"));
+    CHECK(norm_is("https://example.com", "https://example.com:443"));
+    CHECK(norm_is("http://example.com:80", "http://example.com:80"));
+    CHECK(norm_is("https://Example.COM:8443", "https://example.com:8443"));
+    CHECK(norm_is("HTTP://EXAMPLE.COM", "http://example.com:80"));
+    CHECK(norm_is("HtTpS://a.b", "https://a.b:443"));
+    CHECK(norm_is("http://example.com:0080", "http://example.com:80"));
+    CHECK(norm_is(" http://example.com\t", "http://example.com:80"));
+    CHECK(norm_is("http://[::1]", "http://[::1]:80"));
+    CHECK(norm_is("https://[2001:DB8::1]:8443", "https://[2001:db8::1]:8443"));
+    CHECK(norm_is("http://127.0.0.1:65535", "http://127.0.0.1:65535"));
+    CHECK(norm_is(NULL, NULL));
+    CHECK(norm_is("", NULL));
+    CHECK(norm_is("null", NULL));
+    CHECK(norm_is("http://", NULL));
+    CHECK(norm_is("https://", NULL));
+    CHECK(norm_is("http:/example.com", NULL));
+    CHECK(norm_is("ws://example.com", NULL));
+    CHECK(norm_is("httpx://example.com", NULL));
+    CHECK(norm_is("ftp://example.com", NULL));
+    CHECK(norm_is("http://example.com/", NULL));
+    CHECK(norm_is("http://example.com/path", NULL));
+    CHECK(norm_is("http://example.com?q", NULL));
+    CHECK(norm_is("http://example.com#f", NULL));
+    CHECK(norm_is("http://user@example.com", NULL));
+    CHECK(norm_is("http://example.com:", NULL));
+    CHECK(norm_is("http://example.com:0", NULL));
+    CHECK(norm_is("http://example.com:65536", NULL));
+    CHECK(norm_is("http://example.com:8x", NULL));
+    CHECK(norm_is("http://exa mple.com", NULL));
+    CHECK(norm_is("http://[::1", NULL));
+    /* the whole form must fit, NUL included */
+    CHECK(ws_hs_origin_normalise("http://example.com", small, 22) == 21);
+    CHECK(strcmp(small, "http://example.com:80") == 0);
+    CHECK(ws_hs_origin_normalise("http://example.com:8080", small, 23) == -1);
+    CHECK(ws_hs_origin_normalise("http://example.com", small, 21) == -1);
+}
+
+static void test_origin_policy(void)
+{
+    static const char *const listed[] = { "http://allowed.example:80",
+                                          "https://also.example:8443" };
+    ws_origin_policy def = { WS_ORIGIN_DEFAULT, 0, NULL, 0 };
+    ws_origin_policy any = { WS_ORIGIN_ANY, 0, NULL, 0 };
+    ws_origin_policy list = { WS_ORIGIN_LIST, 0, listed, 2 };
+    ws_origin_policy list_same = { WS_ORIGIN_LIST, 1, listed, 2 };
+    ws_origin_policy empty_same = { WS_ORIGIN_LIST, 1, NULL, 0 };
+    const char *host = "localhost:8529";
+
+    /* no Origin: not a browser; always allowed */
+    CHECK(ws_hs_origin_allowed(&def, NULL, host, 0));
+    CHECK(ws_hs_origin_allowed(&list, NULL, host, 0));
+    /* the default: same origin only */
+    CHECK(ws_hs_origin_allowed(&def, "http://localhost:8529", host, 0));
+    CHECK(ws_hs_origin_allowed(&def, "HTTP://LocalHost:8529", host, 0));
+    CHECK(!ws_hs_origin_allowed(&def, "http://localhost:8530", host, 0));
+    CHECK(!ws_hs_origin_allowed(&def, "https://localhost:8529", host, 0));
+    CHECK(ws_hs_origin_allowed(&def, "https://localhost:8529", host, 1));
+    CHECK(!ws_hs_origin_allowed(&def, "http://allowed.example", host, 0));
+    CHECK(!ws_hs_origin_allowed(&def, "null", host, 0));
+    /* any */
+    CHECK(ws_hs_origin_allowed(&any, "http://evil.example", host, 0));
+    CHECK(ws_hs_origin_allowed(&any, "null", host, 0));
+    /* a list: each entry matches only as a whole */
+    CHECK(ws_hs_origin_allowed(&list, "http://allowed.example", host, 0));
+    CHECK(ws_hs_origin_allowed(&list, "http://allowed.example:80", host, 0));
+    CHECK(ws_hs_origin_allowed(&list, "HTTP://ALLOWED.example", host, 0));
+    CHECK(ws_hs_origin_allowed(&list, "https://also.example:8443", host, 0));
+    CHECK(ws_hs_origin_allowed(&list, "https://also.example:8443", host, 1));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.example:8080", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.example:800", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "https://also.example:84", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "https://also.example:844", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.examplex", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.exampl", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.example.evil.example", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://allowed.example/", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "https://allowed.example", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "http://also.example:8443", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "null", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list, "", host, 0));
+    /* a list without "same" does not admit the same origin */
+    CHECK(!ws_hs_origin_allowed(&list, "http://localhost:8529", host, 0));
+    CHECK(ws_hs_origin_allowed(&list_same, "http://localhost:8529", host, 0));
+    CHECK(ws_hs_origin_allowed(&list_same, "http://allowed.example", host, 0));
+    CHECK(!ws_hs_origin_allowed(&list_same, "http://evil.example", host, 0));
+    CHECK(ws_hs_origin_allowed(&empty_same, "http://localhost:8529", host, 0));
+    CHECK(!ws_hs_origin_allowed(&empty_same, "http://localhost:8530", host, 0));
+}
+
 static void test_ids(void)
 {
     unsigned char s[WS_SECRET_LEN], d[WS_SECRET_LEN];
@@ -411,6 +517,8 @@ int main(void)
     test_check();
     test_accept();
     test_origin();
+    test_origin_normalise();
+    test_origin_policy();
     test_ids();
     test_pubid();
     {
