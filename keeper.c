@@ -27,6 +27,7 @@
 #include "ipc.h"
 #include "keeper.h"
 #include "bytebuf.h"
+#include "exit_status.h"
 #include "msg_format.h"
 #include "pool.h"
 #include "sendq.h"
@@ -153,20 +154,6 @@ void keeper_adopt_log(server_rec *s, int fd)
         dup2(fd, old);
         close(fd);
     }
-}
-
-unsigned keeper_exit_code(int st, char *reason, size_t reason_len)
-{
-    if (WIFEXITED(st)) {
-        snprintf(reason, reason_len, "script exited with status %d", WEXITSTATUS(st));
-        return WEXITSTATUS(st) == 0 ? WS_CLOSE_NORMAL : 4000u + WEXITSTATUS(st);
-    }
-    if (WIFSIGNALED(st)) {
-        snprintf(reason, reason_len, "script killed by signal %d", WTERMSIG(st));
-        return 4300u + (unsigned)WTERMSIG(st);
-    }
-    snprintf(reason, reason_len, "script ended");
-    return WS_CLOSE_INTERNAL;
 }
 
 /* ---- frames to the client --------------------------------------------- */
@@ -1021,7 +1008,7 @@ static void reap(keeper *k)
 static void script_finished(keeper *k)
 {
     char reason[100];
-    unsigned code = keeper_exit_code(k->wait_status, reason, sizeof(reason));
+    unsigned code = ws_exit_close(k->wait_status, reason, sizeof(reason));
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                  "WS02023: [%s] %s", k->fp, reason);

@@ -52,8 +52,4 @@ void keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
  * fd is consumed. */
 void keeper_adopt_log(server_rec *s, int fd);
 
-/* Close code and reason for a script's wait status: exit 0 -> 1000,
- * exit N -> 4000 + N (up to 4255), killed by signal S -> 4300 + S. */
-unsigned keeper_exit_code(int wait_status, char *reason, size_t reason_len);
-
 #endif /* WS_KEEPER_H */

@@ -15,7 +15,7 @@ use IO::Select ();
 use Time::HiRes qw(time sleep);
 use WSClient;
 
-plan tests => 93, need_module('websession');
+plan tests => 106, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 my $user = Apache::Test::vars('user') || 'nobody';
@@ -172,6 +172,14 @@ ok !process_gone($ab_pid), '... the script keeps running after the connection dr
     is $ws->status, 101, '/ws/exit3: 101';
     $ws->send_text('one');
     expect_close($ws, 4003, qr/status 3\b/, '... exits with status 3 after one message');
+}
+# 1, the most common failure status, and the ends of the range
+for my $st (1, 2, 255) {
+    my $ws = WSClient->connect("/ws/exit-with?$st", [], $port);
+    is $ws->status, 101, "/ws/exit-with?$st: 101";
+    $ws->send_text('one');
+    expect_close($ws, 4000 + $st, qr/^script exited with status $st$/,
+                 "... exits with status $st: close " . (4000 + $st));
 }
 {
     my $ws = WSClient->connect('/ws/exit0', [], $port);
@@ -406,6 +414,10 @@ ok !process_gone($ab_pid), '... the script keeps running after the connection dr
     ok scalar(WSClient::wait_log(qr/WS02003: \[\Q$ab_fp\E\] script ignored SIGTERM, sending SIGKILL/,
                                  5, $abandon_log)),
         '... then SIGKILL (error log)';
+    # logged after the keeper reaped it: what really ended it
+    ok scalar(WSClient::wait_log(qr/WS02023: \[\Q$ab_fp\E\] script killed by signal 9$/m,
+                                 5, $abandon_log)),
+        '... and SIGKILL is what ended it (the reaped status, error log)';
     my $ws = WSClient->connect('/ws/pid-ignore-term', [ 'Session-ID' => $ab_id ], $port);
     is $ws->status, 410, '... its Session-ID: 410';
     is $ws->header('WebSession-Error'), 'session-unknown', '... session-unknown';
