@@ -81,8 +81,9 @@ CHECKS = [
     "broken_script_500", "errors_text_plain",
     # refused POSTs
     "post_no_sequence_400", "post_bad_sequence_400", "post_sid_malformed_400",
-    "post_sid_unknown_410", "post_malformed_record_400", "post_R_400",
+    "post_sid_unknown_410", "post_origin_refused_403", "post_malformed_record_400", "post_R_400",
     "post_P_400", "post_I_400", "post_bad_C_400", "post_ack_too_many_400",
+    "post_ack_unwritten_400",
     "post_error_ends_1002", "post_too_large_413", "post_at_limit_taken",
     # the buffer toward the script full (/ws/late-reader)
     "buffer_full_partial_A", "buffer_full_stops_at_D", "buffer_full_resend_exact",
@@ -923,9 +924,15 @@ class Run(CheckRun):
         st, err, text, _ = await self.post("/ws/count", unknown, 1, rec("Dx"))
         self.check("post_sid_unknown_410", (st, err) == (410, "session-unknown"),
                    "%s %s %r" % (st, err, text))
+        # the session's real id from a foreign page (/ws/count: same origin only)
+        evil = await self.post("/ws/count", sid, 1, rec("Devil"),
+                               extra=[("Origin", "http://evil.example")])
         # none of the refusals above touched the session
         st, _, text, _ = await self.post("/ws/count", sid, 1, rec("Dok"))
         got = await self.data(r, 1)
+        self.check("post_origin_refused_403",
+                   evil[:2] == (403, "origin-refused") and got == ["D1 ok"],
+                   "%s %s %r; then the session echoed %r" % (evil[0], evil[1], evil[2], got))
         if (text, got) != ("A1", ["D1 ok"]):
             raise AssertionError("after refused POSTs: %r, %r" % (text, got))
         r.close()
@@ -962,6 +969,7 @@ class Run(CheckRun):
                 bad.append("%r: %s %s %r" % (c, st, err, text))
         self.check("post_bad_C_400", not bad, "; ".join(bad))
         await proto_error("post_ack_too_many_400", rec("A1"))
+        await self.ack_unwritten()
         self.check("post_error_ends_1002", ms and ms[-1][0] == "close" and ms[-1][1] == 1002
                    and how == "eof", "after the R record: " + detail)
 
@@ -992,6 +1000,22 @@ class Run(CheckRun):
         r.close()
 
     # -- the buffer toward the script full ---------------------------------------
+
+    async def ack_unwritten(self):
+        """An A for a message the server has queued but never written (no
+        down request since it was made) is an error, not a loss."""
+        r, sid = await self.new("/ws/count", "poll")
+        st, _, text, _ = await self.post("/ws/count", sid, 1, rec("Dx"), transport="poll")
+        await asyncio.sleep(0.5)          # the script's answer "1 x" reaches the keeper
+        st2, err2, text2, _ = await self.post("/ws/count", sid, 2, rec("A1"), transport="poll")
+        d = await self.down("/ws/count", "poll", 0, sid=sid)
+        ms, how = await d.msgs(self.t)
+        d.writer.close()
+        self.check("post_ack_unwritten_400",
+                   (st, text) == (200, "A1") and (st2, err2) == (400, "protocol-error")
+                   and bool(ms) and ms[-1][:2] == ("close", 1002),
+                   "POST Dx: %s %r; POST A1: %s %s %r; then the poll: %r, %s"
+                   % (st, text, st2, err2, text2, ms, how))
 
     async def buffer_full(self, n=15, size=100000):
         """/ws/late-reader reads nothing for 2 s: a POST of 1.5 MB (over
