@@ -1503,8 +1503,12 @@ static void serve_session(const keeper_env *env, int conn_fd)
     k->parent_fd = env->parent_fd;
 
     ipc_set_timeouts(conn_fd, ATTACH_TIMEOUT_MS);
-    if (!ipc_peer_allowed(conn_fd, env->uid)
-        || ipc_recv_header(conn_fd, IPC_SPAWN, &len, NULL) < 0
+    if (!ipc_peer_allowed(conn_fd, env->uid)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, env->s,
+                     "WS02053: keeper refused a spawn request from a process of another user");
+        _exit(1);
+    }
+    if (ipc_recv_header(conn_fd, IPC_SPAWN, &len, NULL) < 0
         || len < sizeof(ipc_spawn) || len > SPAWN_MAX_BODY
         || !(body = malloc(len))
         || ipc_read_full(conn_fd, body, len, NULL) < 0) {

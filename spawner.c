@@ -113,8 +113,12 @@ static void log_handover(ws_shared *sh, server_rec *s, int conn)
     int logfd = -1;
     apr_os_file_t cur;
 
-    if (!ipc_peer_allowed(conn, 0)
-        || ipc_recv_header_any(conn, &kind, &len, &logfd) < 0 || logfd < 0) {
+    if (!ipc_peer_allowed(conn, 0)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS01011: refused a log descriptor from a process that is not root");
+        return;
+    }
+    if (ipc_recv_header_any(conn, &kind, &len, &logfd) < 0 || logfd < 0) {
         if (logfd >= 0) {
             close(logfd);
         }
