@@ -7,6 +7,7 @@
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
+#   make mutate     the mutation campaign (tools/mutate; not part of make test)
 
 APXS      ?= apxs
 LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
@@ -33,7 +34,8 @@ MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c pool.c relay
 HDRS      := $(wildcard *.h)
 
 
-.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick \
+        mutate mutate-c
 
 all: .libs/mod_websession.so
 
@@ -90,6 +92,16 @@ test: deps
 
 demo: deps all
 	PORT=$(PORT) demo/run
+
+# ---- mutation testing ------------------------------------------------------
+# Plants the bugs of tools/mutants/c.txt one at a time in a scratch copy
+# (build/mutate/) and runs the tests that should catch each; fails on a
+# survivor the list does not explain.  Too slow for make test: run it before
+# changing the code it covers.  MUTATE_ARGS: e.g. --no-full, --only name.
+mutate: mutate-c
+
+mutate-c: deps
+	tools/mutate $(MUTATE_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------
 # Against the peers (as root, about 4-5 minutes): bench/run starts every
