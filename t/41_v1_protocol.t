@@ -19,7 +19,9 @@
 #             WebSessionResumeTimeout 5
 #         </Location>
 #     </IfModule>
-# Without it (a plain GET /ping is not answered 426) they are skipped.
+# Without it (a plain GET /ping is not answered 426) they are skipped -- a
+# failure under make test (WEBSESSION_REQUIRE_ALL, see t/run-suite). The
+# time bounds are relative to that WebSessionPing (read from extra.conf).
 use strict;
 use warnings FATAL => 'all';
 
