@@ -82,8 +82,13 @@ $(BUILD):
 	mkdir -p $@
 
 # ---- Apache::Test suite --------------------------------------------------
+# A skipped test file or assertion fails this target (t/run-suite names each
+# with its reason): everything the suite needs is installed by `make deps`.
+# `make apache-test WEBSESSION_REQUIRE_ALL=0`, or t/run-suite run by hand,
+# allows skips.
+WEBSESSION_REQUIRE_ALL ?= 1
 apache-test: all
-	t/run-suite
+	WEBSESSION_REQUIRE_ALL=$(WEBSESSION_REQUIRE_ALL) t/run-suite
 
 test: deps
 	$(MAKE) all

@@ -1,5 +1,9 @@
 # Sessions: the Session-ID of a 101 answer brings a later connection back
-# to the same script process (from either httpd child), a new attach evicts
+# to the same script process (whichever httpd child takes the connection:
+# t/42_survival.t (c) forces a fresh child for each of 30 re-attaches with
+# MaxConnectionsPerChild 1, and (a) re-attaches through replacement
+# workers after killing them all; here the harness's two children take
+# them as the kernel spreads connections), a new attach evicts
 # the old connection, and every id that does not name a live session of
 # this script on this virtual host is refused with a specific answer.
 use strict;
@@ -43,7 +47,7 @@ sub refused_attach {
     return $ws;
 }
 
-# ---- resume after a dropped connection, across both httpd children ----------
+# ---- resume after a dropped connection ----------------------------------------
 
 my $log0 = WSClient::log_offset();
 my $ws = WSClient->connect('/ws/count', [], $port);
@@ -55,18 +59,21 @@ text_roundtrip($ws, 'a', '1 a', '... "a" -> "1 a"');
 text_roundtrip($ws, 'b', '2 b', '... "b" -> "2 b"');
 $ws->drop;      # no close frame: the session waits for the client
 
-# The session's public fingerprint, from the log line of its creation.
-my($fp) = WSClient::wait_log(
-    qr/\[client 127\.0\.0\.1:$client_port\] WS00005: \[([0-9a-f]{16})\] new session/,
+# The session's public fingerprint and its keeper, from the log line of
+# its creation; the script is the keeper's child.
+my($fp, $keeper) = WSClient::wait_log(
+    qr/\[client 127\.0\.0\.1:$client_port\] WS00005: \[([0-9a-f]{16})\] new session, keeper (\d+)/,
     5, $log0);
 ok $fp, "the error log names the new session's fingerprint ($fp)";
+$keeper //= 0;
+my @script = children_of($keeper);
 
-# Re-attach several times, until both httpd children have served a
-# re-attach (at least 6 rounds, at most 20); each round checks the count.
+# Re-attach 8 times; each round checks the count.
 my $n = 2;
 my(%children, @bad);
 my $rounds = 0;
-while ($rounds < 20 && ($rounds < 6 || keys %children < 2)) {
+my $reattach_log = WSClient::log_offset();
+while ($rounds < 8) {
     $rounds++;
     my $off = WSClient::log_offset();
     my $w = attach('/ws/count', $id);
@@ -88,12 +95,24 @@ while ($rounds < 20 && ($rounds < 6 || keys %children < 2)) {
         qr/\[pid (\d+):tid \d+\] \[client 127\.0\.0\.1:$cp\] WS00013: \[\Q$fp\E\] client re-attached/,
         5, $off);
     if ($pid) { $children{$pid}++ } else { push @bad, "round $rounds: no re-attach log line" }
+    push @bad, "round $rounds: the re-attach was logged as a new session"
+        if WSClient::log_since($off) =~ /\[client 127\.0\.0\.1:$cp\] WS00005:/;
     $w->drop;   # again without a close frame
 }
 is_deeply \@bad, [], "$rounds re-attaches with the Session-ID after dropped connections: "
     . "each 101 without a new Session-ID, and the count continues (the same process)";
-cmp_ok scalar(keys %children), '>=', 2,
-    "re-attaches were served by both httpd children (pids @{[ sort keys %children ]})";
+# What serves a re-attach is the session's keeper and its script, whichever
+# httpd child took the connection (these were: pids @{[ sort keys %children ]}).
+my @script_after = children_of($keeper);
+my $new_sessions = () = WSClient::log_since($reattach_log)
+    =~ /WS00005: \[\Q$fp\E\]|WS00005: .*keeper $keeper\b/g;
+ok $keeper && @script == 1 && process_alive($keeper) && "@script_after" eq "@script"
+        && !$new_sessions,
+    "after the re-attaches (taken by httpd children @{[ sort keys %children ]}) the session"
+    . " is still its keeper (pid $keeper) and the same script (pid @script): no new"
+    . " keeper, script or session"
+    or diag "keeper $keeper, script before: @script, after: @script_after,"
+          . " new-session lines for it: $new_sessions";
 
 # ---- a new attach evicts the connection attached before ---------------------
 
@@ -197,4 +216,25 @@ if ($again) {
 }
 else {
     fail '... and closed cleanly';
+}
+
+# The pids whose parent is $ppid (from /proc), sorted.
+sub children_of {
+    my($ppid) = @_;
+    return () unless $ppid;
+    opendir my $dh, '/proc' or return ();
+    my @kids;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $stat = <$fh> // '';
+        push @kids, $pid if $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $ppid;
+    }
+    return sort { $a <=> $b } @kids;
+}
+
+# A process that exists and is not a zombie.
+sub process_alive {
+    my($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    return (<$fh> // '') !~ /^\d+ \(.*\) Z/s;
 }

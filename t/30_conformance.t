@@ -34,6 +34,10 @@ my $url  = sprintf 'ws://%s:%d/framed', $vars->{servername}, $vars->{port};
 my @cmd = ($python, $suite, $url, '--max-message', $max_message);
 note "running: @cmd";
 
+# The catalogue for these options: --list prints one line per case that a
+# run with the same options would run ("<id> <description>").
+my @catalogue = grep { /^\d+(?:\.\d+)+ / } qx{@cmd --list 2>&1};
+
 my @lines;
 my $status;
 {
@@ -61,6 +65,21 @@ my $counts = defined $passed ? "$passed passed, $failed failed" : 'no summary li
 
 is $status >> 8, 0, "wsconform.py $url exits 0 ($counts)"
     or diag sprintf 'exit status %d, signal %d', $status >> 8, $status & 127;
-ok defined $passed, "the last line is the summary ($counts)";
-ok defined $failed && $failed == 0 && $passed > 0,
-    "conformance: $counts";
+# Every case of the catalogue ran and passed: none failed, none was
+# skipped, none went missing (a crash of the suite, a case it stopped
+# running, or a catalogue emptied by a bug would each show here).
+my @ids = map { /^(\S+) / ? $1 : () } @catalogue;
+ok defined $passed && $passed == @ids && $failed == 0 && @ids >= 300,
+    "conformance: $counts, of the catalogue's " . scalar(@ids) . ' cases (wsconform.py --list)'
+    or diag 'cases that failed or were skipped: '
+          . (join(', ', map { /^(?:FAIL|skip) (\S+)/ ? $1 : () } @lines)
+             || 'none (so some did not run at all)');
+my %ok_line;
+$ok_line{$_}++ for map { /^ok (\S+) / ? $1 : () } @lines;
+my @missing = grep { ($ok_line{$_} // 0) != 1 } @ids;
+my %listed  = map { $_ => 1 } @ids;
+my @extra   = grep { !$listed{$_} } sort keys %ok_line;
+ok @ids && !@missing && !@extra,
+    'each case of the catalogue has exactly one "ok" line, and no other case ran'
+    or diag "not passed exactly once: @missing[0 .. ($#missing < 19 ? $#missing : 19)];"
+          . " not in the catalogue: @extra";

@@ -29,8 +29,18 @@ my $c = run_json_client('timeout', 150, $python, $client, '--port', $vars->{port
                         qw(--messages 10000 --min-drops 100 --timeout 110));
 my $r = $c->{summary} || {};
 diag $c->{output} unless $r->{ok};
+$r->{$_} //= '?' for qw(seed seconds stalls reconnects);
 
-ok $c->{line}, "chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+# The client's own verdict: it exits 0 only when both streams were exact,
+# the drops reached --min-drops, nothing arrived that is neither an echo nor
+# the stream, and no error (a timeout, a session that failed) happened; its
+# summary names the seed that replays this run.
+ok $c->{rc} == 0 && $r->{ok} && ($r->{seed} // '') =~ /\A\d+\z/
+        && ($r->{transport} // '') eq 'websocket' && ($r->{sent} // 0) == 10000
+        && ref $r->{errors} eq 'ARRAY' && !@{ $r->{errors} },
+    "chaos client exits 0: 10,000 sent, no errors or stray messages"
+    . " (seed $r->{seed}, $r->{seconds} s, exit $c->{rc})"
+    or diag 'errors: ' . join('; ', @{ $r->{errors} || [] });
 is $r->{echoes}, 10000, "10,000 messages to the script came back ($r->{echoes})";
 ok $r->{echoes_exact}, '... each exactly once and in order';
 is $r->{stream}, 10000, "the script's own stream of 10,000 arrived ($r->{stream})";

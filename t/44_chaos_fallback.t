@@ -34,7 +34,14 @@ for my $transport (qw(sse poll)) {
     diag $c->{output} unless $r->{ok};
     $r->{$_} //= '?' for qw(seed seconds stalls reconnects);
 
-    ok $c->{line}, "$transport: chaos client reported (seed $r->{seed}, $r->{seconds} s)";
+    # The client's own verdict (exit 0: both streams exact, enough drops, no
+    # stray message, no error), with the seed that replays the run.
+    ok $c->{rc} == 0 && $r->{ok} && $r->{seed} =~ /\A\d+\z/
+            && ($r->{transport} // '') eq $transport && ($r->{sent} // 0) == $N
+            && ref $r->{errors} eq 'ARRAY' && !@{ $r->{errors} },
+        "$transport: chaos client exits 0: $N sent, no errors or stray messages"
+        . " (seed $r->{seed}, $r->{seconds} s, exit $c->{rc})"
+        or diag "$transport: errors: " . join('; ', @{ $r->{errors} || [] });
     is $r->{echoes}, $N, "$transport: $N messages to the script came back";
     ok $r->{echoes_exact}, "$transport: ... each exactly once and in order";
     is $r->{stream}, $N, "$transport: the script's own stream of $N arrived";

@@ -5,11 +5,11 @@ every message is exactly what the test sends (no reference client here).
 Used by t/41_v1_protocol.t.
 
   /usr/bin/python3 t/clients/v1_protocol.py --port 8529 [--host 127.0.0.1]
-      [--timeout 10] [--no-ping]
+      [--timeout 10] [--no-ping] [--ping-interval 1]
 
 Needs /ws/count, /ws/echo and /ws/chaos-echo (t/htdocs/ws) and, unless
 --no-ping, a <Location /ping> with WebSessionCommand /bin/cat and
-WebSessionPing 1.  Runs the checks in CHECKS and prints one line of JSON:
+WebSessionPing 1 (--ping-interval gives another value).  Runs the checks in CHECKS and prints one line of JSON:
   {"ok": bool, "checks": [{"name", "ok", "detail"}, ...], "errors": [...]}
 Exit status 0 when every check passed, 1 otherwise.
 """
@@ -32,6 +32,11 @@ V1 = "websession.v1"
 ID_PREFIX = "websession.id."
 WINDOW = 1048576                       # WebSessionBuffer's default
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+# Upper bounds on "it arrives in time" are this much above what the
+# server promises, so that a loaded machine (2 cores shared with builds)
+# does not fail a correct server; a server that never does it still fails.
+# Lower bounds come from the configuration and are exact.
+SLACK = 5.0
 
 CHECKS = [
     # a new session on /ws/count
@@ -42,7 +47,7 @@ CHECKS = [
     "new_no_data_before_R",    # /ws/chaos-echo writes at once: nothing before our R
     "new_data_after_R",        # ... and after "R0" its messages come, in order
     "data_echo",               # "Dhello" -> "D1 hello"
-    "ack_within_1s",           # "A1" within 1 s after the data
+    "ack_after_data",          # and "A1", on its own (20 ms promised, SLACK allowed)
     "data_more",               # two more: "D2 b", "D3 c"
     # resume with the id as a subprotocol token
     "token_101_v1_only",       # 101 selects websession.v1 alone
@@ -80,9 +85,11 @@ CHECKS = [
     "err_bad_number",          # "A01"
 ]
 PING_CHECKS = [
-    "ping_v1_P",               # a v1 client gets "P" within 2 s
-    "ping_v1_answered_stays",  # answering each P, it stays connected (4 s)
-    "ping_v1_silent_dropped",  # silent: dropped without a close frame, within 6 s
+    "ping_v1_P",               # a v1 client gets "P", not before one interval
+    "ping_v1_answered_stays",  # answering each P, it stays connected past the
+                               # dead-connection time, P at the configured rate
+    "ping_v1_silent_dropped",  # silent: dropped without a close frame, not
+                               # before 2 intervals + 1 s (nor far after)
     "ping_v1_resume",          # and then resumes: "R1 1048576", echo goes on
     "ping_plain_frames",       # a plain client gets ping frames, no "P" message
 ]
@@ -102,11 +109,14 @@ class PingCounter(websockets.WebSocketClientProtocol):
     """Counts the ping frames the server sends (websockets answers them)."""
 
     ping_frames = 0             # (websockets' own `pings` is something else)
+    first_ping_at = None        # time.monotonic() when the first one came
 
     async def read_frame(self, max_size):
         frame = await super().read_frame(max_size)
         if frame.opcode == Opcode.PING:
             self.ping_frames += 1
+            if self.first_ping_at is None:
+                self.first_ping_at = time.monotonic()
         return frame
 
 
@@ -206,18 +216,29 @@ class Run(CheckRun):
         await c.send("R0")
         await c.send("Dhello")
         t0 = time.monotonic()
-        got = await self.nxt(c)
+        # The reply (the script's) and the acknowledgement of "Dhello" (the
+        # keeper's, due within 20 ms) come in either order.  Nothing else is
+        # sent meanwhile, so an "A1" can only be the server acknowledging on
+        # its own, as the protocol requires.
+        got, ack, other = None, None, []
+        end = t0 + SLACK
+        while (got is None or ack is None) and time.monotonic() < end:
+            r = await self.nxt(c, max(0.01, end - time.monotonic()))
+            if r[0] != "msg":
+                other.append(r)
+                break
+            if r[1] == "A1" and ack is None:
+                ack = time.monotonic() - t0
+            elif r[1][:1] == "D" and got is None:
+                got = r
+            else:
+                other.append(r)
         acks = []
-        if got == ("msg", "D1 hello"):
-            self.check("data_echo", True)
-            a = await self.nxt(c, 1.0)
-            took = time.monotonic() - t0
-            self.check("ack_within_1s", a == ("msg", "A1"),
-                       "after %.3f s: %r" % (took, a))
-        else:
-            self.check("data_echo", False, "sent 'Dhello', got %r" % (got,))
-            if got == ("msg", "A1"):
-                self.check("ack_within_1s", True, "A1 before the reply")
+        self.check("data_echo", got == ("msg", "D1 hello"),
+                   "sent 'Dhello', got %r, then %r" % (got, other))
+        self.check("ack_after_data", ack is not None and not other,
+                   ("A1 after %.3f s" % ack if ack is not None
+                    else "no A1 within %g s" % SLACK) + ", other messages %r" % other)
         await c.send("Db")
         await c.send("Dc")
         r1 = await self.nxt_data(c, seen=acks)
@@ -439,20 +460,43 @@ class Run(CheckRun):
         await asyncio.wait_for(c.close(1000), self.t)
 
     async def heartbeat(self):
+        # The keeper sends its first P one WebSessionPing interval after the
+        # attach and each next one an interval after the last; it drops a
+        # connection that brought nothing for 2 intervals + 1 s, at its next
+        # wake-up (docs/PROTOCOL.md, "Heartbeats").  Lower bounds are those
+        # figures; upper bounds add SLACK.
+        iv = self.a.ping_interval
+        dead = 2 * iv + 1
+        t_connect = time.monotonic()         # the attach is later than this
         c, sid = await self.new_v1("/ping")
-        ok, detail = await self.exchange(c, "Dbefore", "Dbefore")
-        if not ok:
-            raise AssertionError("/ping: " + detail)
-        t0 = time.monotonic()
-        r = await self.nxt(c, 2.5)
-        while r[0] == "msg" and r[1][:1] == "A":
-            r = await self.nxt(c, max(0.01, 2.5 - (time.monotonic() - t0)))
-        self.check("ping_v1_P", r == ("msg", "P"),
-                   "within %.1f s: %r" % (time.monotonic() - t0, r))
-        # Answer every P for 4 s: the connection stays.
+        await c.send("Dbefore")
+        # the echo and the first P, in either order (acknowledgements aside)
+        echo, took, other = None, None, []
+        end = t_connect + iv + SLACK
+        while (echo is None or took is None) and time.monotonic() < end:
+            r = await self.nxt(c, max(0.01, end - time.monotonic()))
+            if r[0] != "msg":
+                other.append(r)
+                break
+            if r[1] == "P" and took is None:
+                took = time.monotonic() - t_connect
+            elif r[1] == "Dbefore" and echo is None:
+                echo = r[1]
+            elif r[1][:1] != "A":
+                other.append(r)
+        if echo is None:
+            raise AssertionError("/ping: sent 'Dbefore', no echo; other %r" % other)
+        self.check("ping_v1_P", took is not None and took >= iv - 0.05 and not other,
+                   "%s after the connect began (want P, not before %g s, within %g s);"
+                   " other messages %r"
+                   % ("P %.2f s" % took if took is not None else "no P", iv, iv + SLACK,
+                      other))
+        # Answer every P for longer than the dead-connection time: the
+        # connection stays, and P keeps coming at the configured rate.
         await c.send("A1")
         last_sent = time.monotonic()
-        pings, end, closed = 1, time.monotonic() + 4, None
+        window = dead + 2
+        pings, end, closed = 0, time.monotonic() + window, None
         while time.monotonic() < end:
             r = await self.nxt(c, max(0.01, end - time.monotonic()))
             if r[0] == "closed":
@@ -462,21 +506,28 @@ class Run(CheckRun):
                 pings += 1
                 await c.send("A1")
                 last_sent = time.monotonic()
-        self.check("ping_v1_answered_stays", closed is None and pings >= 3,
-                   "%d P, %s" % (pings, closed or "still connected"))
+        most = int(window / iv) + 2
+        self.check("ping_v1_answered_stays",
+                   closed is None and 2 <= pings <= most,
+                   "%d P in %g s (want 2..%d at WebSessionPing %g), %s"
+                   % (pings, window, most, iv, closed or "still connected"))
         if closed:
             return
         # Silence: nothing from us from now on.
         others = []
-        while True:
-            r = await self.nxt(c, 10)
+        end = last_sent + dead + SLACK
+        r = ("timeout",)
+        while time.monotonic() < end:
+            r = await self.nxt(c, max(0.01, end - time.monotonic()))
             if r[0] != "msg":
                 break
             if r[1] != "P":
                 others.append(r[1])
         took = time.monotonic() - last_sent
-        self.check("ping_v1_silent_dropped", r[0] == "closed" and r[1] == 1006 and took < 6,
-                   "%s %.1f s after our last message (other messages %r)" % (r, took, others))
+        self.check("ping_v1_silent_dropped",
+                   r[0] == "closed" and r[1] == 1006 and dead - 0.05 <= took <= dead + SLACK,
+                   "%s %.2f s after our last message (want 1006 between %g and %g s;"
+                   " other messages %r)" % (r, took, dead, dead + SLACK, others))
         c = await self.connect("/ping", (V1, ID_PREFIX + sid))
         first = await self.nxt(c)
         await c.send("R1")
@@ -485,11 +536,13 @@ class Run(CheckRun):
                    "first %r; %s" % (first, detail))
         await asyncio.wait_for(c.close(1000), self.t)
 
-        # a plain client: ping frames, no "P"
+        # a plain client: ping frames (the first one an interval after the
+        # attach), no "P"
+        t_connect = time.monotonic()
         p = await self.connect("/ping", protocols=(), proto_class=PingCounter)
         await p.send("plain")
         msgs = []
-        end = time.monotonic() + 2.5
+        end = t_connect + iv + SLACK
         while time.monotonic() < end and p.ping_frames == 0:
             r = await self.nxt(p, 0.1)
             if r[0] == "msg":
@@ -502,9 +555,12 @@ class Run(CheckRun):
             if r[0] != "msg":
                 break
             msgs.append(r[1])
-        self.check("ping_plain_frames", p.ping_frames >= 1 and msgs == ["plain"],
-                   "%d ping frames within %.1f s, messages %r"
-                   % (p.ping_frames, 2.5 - max(0, end - time.monotonic()), msgs))
+        first = p.first_ping_at - t_connect if p.first_ping_at else None
+        self.check("ping_plain_frames",
+                   first is not None and first >= iv - 0.05 and msgs == ["plain"],
+                   "first ping frame %s (want not before %g s, within %g s), messages %r"
+                   % ("after %.2f s" % first if first is not None else "never",
+                      iv, iv + SLACK, msgs))
         await asyncio.wait_for(p.close(1000), self.t)
 
     async def main(self):
@@ -523,6 +579,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=150)
     ap.add_argument("--no-ping", dest="ping", action="store_false",
                     help="skip the heartbeat checks (no <Location /ping>)")
+    ap.add_argument("--ping-interval", type=float, default=1,
+                    help="WebSessionPing of <Location /ping> (seconds, default 1)")
     ap.add_argument("--steps", help="run only these steps (comma-separated method names)")
     args = ap.parse_args()
     run = Run(args)
