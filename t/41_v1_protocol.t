@@ -70,6 +70,8 @@ my @CHECKS = (
     [ err_P_from_client      => '"P" from the client: close 1002 naming it' ],
     [ err_ack_too_many       => '"A2" after 1 message: close 1002 naming it' ],
     [ err_bad_number         => '"A01": close 1002 naming the bad number' ],
+    [ err_second_R           => 'a second "R0" after a message: close 1002 (no replay of the stream)' ],
+    [ err_I_from_client      => '"I<id>" from a client: close 1002 (a server message)' ],
 );
 my @PING_CHECKS = (
     [ ping_v1_P              => '/ping (WebSessionPing N): a v1 client gets "P", not before N s after the attach (N + 5 s allowed)' ],

@@ -59,5 +59,16 @@ int main(void)
     big[0] = 'A';
     big[sizeof(big) - 1] = '\0';
     CHECK(parse(big, 0, &m) == WSV1_BAD);
+    /* Control messages other than C fit a control frame: 125 bytes at most. */
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = 'I';
+    big[125] = '\0';
+    CHECK(parse(big, 0, &m) == WSV1_ID && m.len == 124);
+    big[125] = 'a';
+    big[126] = '\0';
+    CHECK(parse(big, 0, &m) == WSV1_BAD && m.error && strstr(m.error, "too long"));
+    /* Data in a binary frame is data; nothing else may be binary. */
+    CHECK(parse("Iabc", 1, &m) == WSV1_BAD && m.error && strstr(m.error, "binary"));
+    CHECK(parse("R0", 1, &m) == WSV1_BAD && m.error && strstr(m.error, "binary"));
     return UNIT_DONE("test_wsv1");
 }

@@ -83,6 +83,8 @@ CHECKS = [
     "err_P_from_client",       # "P"
     "err_ack_too_many",        # "A2" when 1 was sent
     "err_bad_number",          # "A01"
+    "err_second_R",            # a second "R" on one connection
+    "err_I_from_client",       # "I<id>" is the server's
 ]
 PING_CHECKS = [
     "ping_v1_P",               # a v1 client gets "P", not before one interval
@@ -102,6 +104,8 @@ ERRORS = {
     "err_P_from_client": r"server message|heartbeat|\bP\b",
     "err_ack_too_many": r"never sent|more than",
     "err_bad_number": r"acknowledgement|number",
+    "err_second_R": r"second resume point",
+    "err_I_from_client": r"server message",
 }
 
 
@@ -441,6 +445,9 @@ class Run(CheckRun):
         await one("err_P_from_client", [], "P")
         await one("err_ack_too_many", [("Dhi", "Dhi")], "A2")
         await one("err_bad_number", [("Dhi", "Dhi")], "A01")
+        # after R0 and a message, a second R0 would replay the stream
+        await one("err_second_R", [("Dhi", "Dhi")], "R0")
+        await one("err_I_from_client", [], "I" + "A" * 32)
 
     async def no_data_before_R(self):
         # /ws/chaos-echo?n=3 writes "s1".."s3" as soon as it starts.
