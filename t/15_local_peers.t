@@ -8,7 +8,8 @@
 #    forked for it logs WS02053 and never reads it (no script runs);
 #  - httpd's own User (not root) hands the spawner a log descriptor, as
 #    httpd's parent does after a restart: WS01011, and scripts' stderr
-#    still reaches the real error log, not that file;
+#    still reaches the real error log, not that file; handed to a live
+#    keeper (as the spawner forwards it), it is refused too: WS02054;
 #  - root gets past each check (another outcome: WS02017, WS02040, WS01008),
 #    so the refusals above come from the uid check and nothing else.
 use strict;
@@ -27,7 +28,7 @@ use Socket qw(AF_UNIX SOCK_STREAM pack_sockaddr_un);
 use CheckRun;
 use WSClient;
 
-plan tests => 22, need_module('websession');
+plan tests => 26, need_module('websession');
 
 my $vars   = Apache::Test::vars();
 my $port   = $vars->{port};
@@ -177,6 +178,9 @@ ok logged(qr/WS02053: keeper refused a spawn request from a process of another u
 select undef, undef, undef, 0.5;
 unlike WSClient::log_since($off), qr/\Q$forged_fp\E/,
     '... and the request was never read (no log line names its session)';
+# A backstop only: had the request been read, the keeper would start the
+# command, find the slot not reserved for it (WS02044) and kill it, most
+# often before it ran; the log line above is the deterministic check.
 ok !-e $marker, '... its command did not run';
 
 # Control: root's spawn request gets past the uid check and is read (WS02040: no body).
@@ -202,12 +206,28 @@ ok logged(qr/WS01011: refused a log descriptor from a process that is not root/,
     '... WS01011 logged';
 
 my $word = 'stray-' . int rand 1e9;
-my $se = WSClient->connect('/ws/stderr', [], $port);
+my($se, $se_fp, $se_keeper) = WSClient->connect_keeper('/ws/stderr', [], $port);
 $se->send_text($word);
 is text($se), $word, 'a session started afterwards on /ws/stderr echoes';
 ok logged(qr/to-stderr \Q$word\E/, $off, 10), '... its stderr is in the real error log';
-$se->close_clean;
 is -s $trap, 0, '... and nothing went to the offered file';
+
+# The spawner forwards the log to live keepers on their own sockets: there,
+# too, a process of httpd's User that is not the spawner is refused.
+my $se_sock = $se_keeper && keeper_socket($se_keeper);
+$off = WSClient::log_offset();
+$r = run_json_client($python, $helper, '--socket', $se_sock // 'none', '--file', $trap,
+                     '--uid', $user_uid, '--gid', $user_gid);
+ok +($r->{summary}{reply} // '') eq 'eof'
+   && logged(qr/WS02054: \[\Q$se_fp\E\] refused a log descriptor that did not come from the spawner/, $off),
+    "httpd's User offering that session's keeper a log descriptor: refused (WS02054)"
+    or diag $r->{output};
+$word = 'stray-' . int rand 1e9;
+$se->send_text($word);
+is text($se), $word, '... the session echoes';
+ok logged(qr/to-stderr \Q$word\E/, $off, 10), '... its stderr still in the real error log';
+is -s $trap, 0, '... nothing in the offered file';
+$se->close_clean;
 
 # Control: root (as httpd's parent does) is listened to.  It hands over the
 # real error log, so everything goes on as before.
