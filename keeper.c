@@ -842,7 +842,22 @@ static void accept_attach(keeper *k)
         return;
     }
     if (kind == IPC_LOGFD && passed >= 0 && len == 0) {
-        keeper_adopt_log(k->env->s, passed);    /* from the spawner, after a restart */
+        /* From the spawner, our parent, after a restart.  The uid check
+         * above lets any process of httpd's User this far: it must not
+         * redirect our log (and every script's stderr) to a file of its own. */
+        struct ucred cred;
+        socklen_t clen = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0
+            && cred.pid == getppid()) {
+            keeper_adopt_log(k->env->s, passed);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                         "WS02054: [%s] refused a log descriptor that did not come from the spawner",
+                         k->fp);
+            close(passed);
+        }
         close(fd);
         return;
     }
