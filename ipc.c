@@ -95,15 +95,25 @@ int ipc_connect(const char *name, int timeout_ms)
     return fd;
 }
 
+static int peer_cred(int fd, struct ucred *cred)
+{
+    socklen_t len = sizeof(*cred);
+
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == 0;
+}
+
 int ipc_peer_allowed(int fd, uid_t uid)
 {
     struct ucred cred;
-    socklen_t len = sizeof(cred);
 
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        return 0;
-    }
-    return cred.uid == uid || cred.uid == 0;
+    return peer_cred(fd, &cred) && (cred.uid == uid || cred.uid == 0);
+}
+
+int ipc_peer_is(int fd, pid_t pid)
+{
+    struct ucred cred;
+
+    return peer_cred(fd, &cred) && cred.pid == pid;
 }
 
 int ipc_write_full(int fd, const void *buf, size_t len, int pass_fd)

@@ -143,6 +143,8 @@ void ipc_set_timeouts(int fd, int timeout_ms);
 
 /* 1 if the peer of a connected Unix socket runs as uid or as root. */
 int ipc_peer_allowed(int fd, uid_t uid);
+/* 1 if the peer of a connected Unix socket is the process pid. */
+int ipc_peer_is(int fd, pid_t pid);
 
 /* Write len bytes; if pass_fd >= 0 it travels (SCM_RIGHTS) with the first
  * byte.  0 on success, -1 with errno. */

@@ -845,11 +845,7 @@ static void accept_attach(keeper *k)
         /* From the spawner, our parent, after a restart.  The uid check
          * above lets any process of httpd's User this far: it must not
          * redirect our log (and every script's stderr) to a file of its own. */
-        struct ucred cred;
-        socklen_t clen = sizeof(cred);
-
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0
-            && cred.pid == getppid()) {
+        if (ipc_peer_is(fd, getppid())) {
             keeper_adopt_log(k->env->s, passed);
         }
         else {
