@@ -912,7 +912,7 @@ class Run(CheckRun):
         await self.refused("post_no_sequence_400", 400, "bad-request", "POST",
                            headers=[tr, s, ct], body=rec("Dx"))
         bad = []
-        for v in ("x", "01", "-1", "1.0", ""):
+        for v in ("x", "01", "-1", "1.0", "", "0"):
             st, err, text, _ = await self.post("/ws/count", sid, v, rec("Dx"))
             if (st, err) != (400, "bad-request"):
                 bad.append((v, st, err, text))
