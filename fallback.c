@@ -148,31 +148,32 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
     return OK;
 }
 
-int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
-                     apr_size_t buffer, const char *fp, ws_respond_fn respond)
+int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t buffer,
+                          ws_respond_fn respond)
 {
-    apr_size_t max = IPC_MAX_POST(buffer), len;
-    ipc_post hdr;
-    ipc_reply rep;
-    uint32_t rlen;
-    char *body;
-    int rc = read_body(r, max, &body, &len);
+    apr_size_t max = IPC_MAX_POST(buffer);
+    int rc = read_body(r, max, &req->body, &req->body_len);
 
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        close(keeper_fd);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "WS00042: [%s] POST body over %lu bytes", fp, (unsigned long)max);
+                      "WS00042: POST body over %lu bytes", (unsigned long)max);
         return respond(r, rc, "too-large", apr_psprintf(r->pool, "A POST may carry at most"
                        " %lu bytes here (2 x WebSessionBuffer + 64 KiB).", (unsigned long)max));
     }
-    if (rc != OK) {
-        close(keeper_fd);
-        return rc;      /* the client's body could not be read: httpd's answer */
-    }
+    return rc == OK ? DECLINED : rc;    /* or httpd's answer to a body it could not read */
+}
+
+int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
+                     const char *fp, ws_respond_fn respond)
+{
+    ipc_post hdr;
+    ipc_reply rep;
+    uint32_t rlen;
+
     memset(&hdr, 0, sizeof(hdr));
     hdr.first_seq = req->sequence;
-    memcpy(body, &hdr, sizeof(hdr));
-    if (ipc_send_msg(keeper_fd, IPC_POST, body, len, -1) < 0
+    memcpy(req->body, &hdr, sizeof(hdr));
+    if (ipc_send_msg(keeper_fd, IPC_POST, req->body, req->body_len, -1) < 0
         || ipc_recv_header(keeper_fd, IPC_REPLY, &rlen, NULL) < 0 || rlen != sizeof(rep)
         || ipc_read_full(keeper_fd, &rep, sizeof(rep), NULL) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,

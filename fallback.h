@@ -12,9 +12,14 @@
  *    with WebSession-Error) and returns that status's OK; else DECLINED.
  *  - ws_fallback_start() sends the 200 headers of a down response (the
  *    session id too for a new session); the body is the keeper's.
- *  - ws_fallback_post() reads the POST body (at most IPC_MAX_POST bytes for
- *    the session's buffer), sends it to the keeper on keeper_fd, which has
- *    accepted the HELLO, and answers the client; keeper_fd is closed.
+ *  - ws_fallback_read_post() reads a POST's whole body (at most
+ *    IPC_MAX_POST bytes for the session's buffer) into req, before the
+ *    keeper is contacted: a client that sends its body slowly holds only
+ *    its own worker thread, never the session.  It returns DECLINED when
+ *    the body is in req; else it has answered (413 too-large) and returns
+ *    OK, or returns httpd's status for a body that could not be read.
+ *  - ws_fallback_post() sends that body to the keeper on keeper_fd, which
+ *    has accepted the HELLO, and answers the client; keeper_fd is closed.
  */
 #ifndef WS_FALLBACK_H
 #define WS_FALLBACK_H
@@ -26,6 +31,8 @@ typedef struct {
     apr_uint32_t flags;         /* down: IPC_ATTACH_SSE or _POLL (| _OPEN) */
     apr_uint64_t received;      /* down: WebSession-Received */
     apr_uint64_t sequence;      /* up: WebSession-Sequence */
+    char *body;                 /* up: room for the IPC header, then the body */
+    apr_size_t body_len;        /* up: of all that */
 } ws_fallback_req;
 
 /* Answer status, WebSession-Error token and text, as the module's other
@@ -35,7 +42,9 @@ typedef int (*ws_respond_fn)(request_rec *r, int status, const char *error,
 
 int ws_fallback_parse(request_rec *r, ws_fallback_req *req, ws_respond_fn respond);
 void ws_fallback_start(request_rec *r, const char *id);
+int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t buffer,
+                          ws_respond_fn respond);
 int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
-                     apr_size_t buffer, const char *fp, ws_respond_fn respond);
+                     const char *fp, ws_respond_fn respond);
 
 #endif /* WS_FALLBACK_H */

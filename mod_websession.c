@@ -639,31 +639,60 @@ static int session_unknown(request_rec *r, const ws_how *how)
 /* Find the session id names and have its keeper accept us (HELLO).
  * Sets *keeper_fd, or -1 after answering the client; returns the
  * handler's result in that case. */
-static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
-                        const char *id, int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
+/* The session id names a live session of this script: 1 with its secret
+ * and slot; else 0, the refusal answered and its status in *rc. */
+static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                        const char *id, unsigned char secret[WS_SECRET_LEN],
+                        ws_slot_info *info, int *rc)
 {
-    unsigned char secret[WS_SECRET_LEN], bind[WS_BIND_LEN];
-    char name[IPC_NAME_MAX];
-    ws_slot_info info;
-    ipc_reply rep;
-    int fd;
+    unsigned char bind[WS_BIND_LEN];
 
-    *keeper_fd = -1;
     if (!ws_id_decode(id, secret)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
         if (answers_in_band(how)) {
-            return refuse_in_band(r, WSV1_CLOSE_MISMATCH, "malformed session id");
+            *rc = refuse_in_band(r, WSV1_CLOSE_MISMATCH, "malformed session id");
+            return 0;
         }
-        return respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
-                       "The Session-ID header is malformed.");
+        *rc = respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
+                      "The Session-ID header is malformed.");
+        return 0;
     }
     binding(r, c, bind);
-    if (ws_table_lookup(shared->table, secret, bind, &info) != APR_SUCCESS) {
+    if (ws_table_lookup(shared->table, secret, bind, info) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00011: Session-ID names no session of this script");
-        return session_unknown(r, how);
+        *rc = session_unknown(r, how);
+        return 0;
+    }
+    return 1;
+}
+
+/* find_session() without keeping what it found. */
+static int session_exists(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                          const char *id, int *rc)
+{
+    unsigned char secret[WS_SECRET_LEN];
+    ws_slot_info info;
+
+    return find_session(r, c, how, id, secret, &info, rc);
+}
+
+/* Find the session and have its keeper accept us (HELLO): OK with the
+ * connection in *keeper_fd, or the refusal answered (*keeper_fd -1). */
+static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                        const char *id, int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
+{
+    unsigned char secret[WS_SECRET_LEN];
+    char name[IPC_NAME_MAX];
+    ws_slot_info info;
+    ipc_reply rep;
+    int fd, rc;
+
+    *keeper_fd = -1;
+    if (!find_session(r, c, how, id, secret, &info, &rc)) {
+        return rc;
     }
     ws_pubid_hex(info.pubid, fp);
     ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
@@ -736,11 +765,18 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
                        "A POST needs the Session-ID header of its session.");
     }
     how.http = req.flags;
+    if (!session_exists(r, c, &how, id, &rc)) {
+        return rc;      /* refused before its body is read */
+    }
+    rc = ws_fallback_read_post(r, &req, session_buffer(c), respond);
+    if (rc != DECLINED) {
+        return rc;
+    }
     rc = reach_keeper(r, c, &how, id, &fd, fp);
     if (fd < 0) {
         return rc;
     }
-    return ws_fallback_post(r, &req, fd, session_buffer(c), fp, respond);
+    return ws_fallback_post(r, &req, fd, fp, respond);
 }
 
 /* ---- hooks ------------------------------------------------------------ */
