@@ -160,6 +160,46 @@ int ipc_write_full(int fd, const void *buf, size_t len, int pass_fd)
     return 0;
 }
 
+/* One recvmsg: the bytes read, 0 at EOF, or -1 with errno.  A descriptor
+ * that comes along goes to *got_fd if that is -1, else it is closed. */
+static ssize_t recv_once(int fd, void *p, size_t len, int *got_fd, int flags)
+{
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct cmsghdr *cm;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = p;
+    iov.iov_len = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags);
+    if (n < 0) {
+        return -1;
+    }
+    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            int passed;
+
+            memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+            if (got_fd && *got_fd < 0) {
+                *got_fd = passed;
+            }
+            else {
+                close(passed);      /* unexpected: do not leak it */
+            }
+        }
+    }
+    return n;
+}
+
 int ipc_read_full(int fd, void *buf, size_t len, int *got_fd)
 {
     char *p = buf;
@@ -168,41 +208,13 @@ int ipc_read_full(int fd, void *buf, size_t len, int *got_fd)
         *got_fd = -1;
     }
     while (len > 0) {
-        struct msghdr msg;
-        struct iovec iov;
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct cmsghdr *cm;
-        ssize_t n;
+        ssize_t n = recv_once(fd, p, len, got_fd, 0);
 
-        memset(&msg, 0, sizeof(msg));
-        iov.iov_base = p;
-        iov.iov_len = len;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = sizeof(ctl.buf);
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return -1;
-        }
-        for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                int passed;
-
-                memcpy(&passed, CMSG_DATA(cm), sizeof(int));
-                if (got_fd && *got_fd < 0) {
-                    *got_fd = passed;
-                }
-                else {
-                    close(passed);      /* unexpected: do not leak it */
-                }
-            }
         }
         if (n == 0) {
             errno = ECONNRESET;
@@ -212,6 +224,16 @@ int ipc_read_full(int fd, void *buf, size_t len, int *got_fd)
         len -= (size_t)n;
     }
     return 0;
+}
+
+ssize_t ipc_recv_some(int fd, void *buf, size_t len, int *got_fd)
+{
+    ssize_t n;
+
+    do {
+        n = recv_once(fd, buf, len, got_fd, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n;
 }
 
 int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_fd)

@@ -152,6 +152,10 @@ int ipc_write_full(int fd, const void *buf, size_t len, int pass_fd);
 /* Read exactly len bytes; if got_fd is not NULL a descriptor that arrives
  * is stored there (else -1).  0 on success, -1 with errno (ECONNRESET on EOF). */
 int ipc_read_full(int fd, void *buf, size_t len, int *got_fd);
+/* What is there now, without waiting: at most len bytes, 0 at EOF, -1 with
+ * errno (EAGAIN: nothing yet).  A descriptor that comes along goes to
+ * *got_fd if that is -1 (the caller sets it), else it is closed. */
+ssize_t ipc_recv_some(int fd, void *buf, size_t len, int *got_fd);
 
 /* Send a header plus body in one write. */
 int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_fd);

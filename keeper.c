@@ -25,6 +25,7 @@
 #include "apr_time.h"
 
 #include "ipc.h"
+#include "ipc_reader.h"
 #include "keeper.h"
 #include "bytebuf.h"
 #include "exit_status.h"
@@ -44,10 +45,28 @@ APLOG_USE_MODULE(websession);
 #define CLOSE_SECONDS   5       /* a client that reads nothing cannot hold a close */
 #define ACK_EVERY       16      /* websession.v1: acknowledge after this many messages */
 #define ACK_DELAY_MS    20      /* ... or this long after the first unacknowledged one */
-#define ATTACH_TIMEOUT_MS 3000
+#define ATTACH_TIMEOUT_MS 3000  /* an IPC message must be whole within this */
+#define KEEPER_MAX_PENDING 8    /* IPC connections read at once; a ninth drops the oldest */
 #define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
 #define HTTP_OUT_HIGH   65536   /* encode no more events while this much waits */
 #define LINES_BINARY    "binary messages need WebSessionMessages framed"
+
+/* A connection to the keeper's socket, read as its bytes come (the keeper
+ * never waits on one): a worker's HELLO, then its ATTACH or POST; or the
+ * spawner's LOGFD.  Each message must be whole within ATTACH_TIMEOUT_MS. */
+typedef enum {
+    PEND_FREE = 0,
+    PEND_GREETING,              /* HELLO or LOGFD expected */
+    PEND_REQUEST                /* accepted: ATTACH or POST expected */
+} pend_state;
+
+typedef struct {
+    pend_state state;
+    int fd;
+    int passed;                 /* a descriptor that came with the message, or -1 */
+    apr_time_t deadline;
+    ipc_reader rd;
+} pending_conn;
 
 /* One session's state.  A keeper serves one session after another (pool.h):
  * what a field holds beyond the struct (descriptor, memory) is released in
@@ -58,6 +77,7 @@ typedef struct {
     char fp[2 * WS_PUBID_LEN + 1];
     apr_interval_time_t resume_timeout;
     int listen_fd;
+    pending_conn pend[KEEPER_MAX_PENDING];
 
     /* script */
     pid_t script_pid;
@@ -663,27 +683,17 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *
 
 /* An HTTP fallback POST (after a HELLO): take its records, answer with the
  * count of client data messages. */
-static void handle_post(keeper *k, int fd, uint32_t len)
+static void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
 {
     size_t max_record = k->cfg.max_message + 1 > 256 ? k->cfg.max_message + 1 : 256;
     uint32_t status = IPC_OK;
     const char *why = "";
-    unsigned char *body = NULL, *p;
-    size_t n;
+    const unsigned char *p = msg + sizeof(ipc_post);
+    size_t n = len - sizeof(ipc_post);      /* the reader's rules: len >= that */
     msg_reader *rd;
     ipc_post hdr;
 
-    if (len < sizeof(hdr) || len - sizeof(hdr) > IPC_MAX_POST(k->cfg.buffer)
-        || ipc_read_full(fd, &hdr, sizeof(hdr), NULL) < 0
-        || !(body = malloc(len - sizeof(hdr) + 1))
-        || ipc_read_full(fd, body, len - sizeof(hdr), NULL) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
-                     "WS02050: [%s] bad POST request from httpd", k->fp);
-        free(body);
-        return;
-    }
-    p = body;
-    n = len - sizeof(hdr);
+    memcpy(&hdr, msg, sizeof(hdr));
     rd = msg_reader_create(MSG_FRAMED, max_record);
     k->in_post = 1;
     for (;;) {
@@ -714,7 +724,6 @@ static void handle_post(keeper *k, int fd, uint32_t len)
     }
     k->in_post = 0;
     msg_reader_destroy(rd);
-    free(body);
     k->last_rx = apr_time_now();
     send_reply(fd, status, why, k->rx_count);
 }
@@ -747,35 +756,19 @@ static void refuse_mismatch(keeper *k, int out, uint32_t flags)
     bytebuf_free(&ev);
 }
 
-/* Receive IPC_ATTACH on fd and take the client it carries, or an
- * IPC_POST and answer it. */
-static int receive_attach(keeper *k, int fd)
+/* A whole IPC_ATTACH on fd (msg, len; passed: the descriptor that came
+ * with it, or -1): take the client it carries.  Returns 1 when fd itself
+ * became the client (a relay), else 0; either way passed is consumed. */
+static int take_attach(keeper *k, int fd, const unsigned char *msg, size_t len, int passed)
 {
-    uint32_t len, kind;
-    int passed = -1;
     ipc_attach a;
-    unsigned char *pre = NULL;
+    const unsigned char *pre = msg + sizeof(a);
 
-    if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0) {
-        kind = 0;
-    }
-    else if (kind == IPC_POST && passed < 0) {
-        handle_post(k, fd, len);
-        close(fd);
-        return 0;
-    }
-    if (kind != IPC_ATTACH || len < sizeof(a)
-        || ipc_read_full(fd, &a, sizeof(a), passed < 0 ? &passed : NULL) < 0
-        || len != sizeof(a) + a.preread_len || a.preread_len > IPC_MAX_PREREAD) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, k->env->s,
+    memcpy(&a, msg, sizeof(a));     /* the reader's rules: len >= sizeof(a) */
+    if (len != sizeof(a) + a.preread_len) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02014: [%s] bad attach request from httpd", k->fp);
         goto fail;
-    }
-    if (a.preread_len) {
-        pre = malloc(a.preread_len);
-        if (!pre || ipc_read_full(fd, pre, a.preread_len, NULL) < 0) {
-            goto fail;
-        }
     }
     if (!(a.flags & IPC_ATTACH_V1) != !k->v1) {
         /* The worker answered 101 (or 200) already: tell the client in band. */
@@ -792,9 +785,7 @@ static int receive_attach(keeper *k, int fd)
         if (passed < 0) {
             break;
         }
-        close(fd);
         client_attach(k, passed, 0, &a, pre, a.preread_len);
-        free(pre);
         return 0;
     case IPC_ATTACH_RELAY:
         if (passed >= 0) {
@@ -802,30 +793,63 @@ static int receive_attach(keeper *k, int fd)
         }
         ipc_set_timeouts(fd, 0);
         client_attach(k, fd, 1, &a, pre, a.preread_len);
-        free(pre);
-        return 0;
+        return 1;
     }
 inconsistent:
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                  "WS02015: [%s] attach request with flags %u is inconsistent", k->fp, a.flags);
 fail:
-    free(pre);
     if (passed >= 0) {
         close(passed);
     }
-    close(fd);
-    return -1;
+    return 0;
 }
 
 static void read_client(keeper *k);
 
-/* A worker connected to our socket to resume the session. */
-static void accept_attach(keeper *k)
+/* ---- connections to the keeper's socket -------------------------------- */
+
+static const ipcr_rule greeting_rules[] = {
+    { IPC_HELLO, WS_SECRET_LEN, WS_SECRET_LEN },
+    { IPC_LOGFD, 0, 0 },
+};
+
+static void pend_close(pending_conn *pc)
 {
-    uint32_t len, kind;
-    int passed = -1;
-    unsigned char secret[WS_SECRET_LEN];
+    if (pc->fd >= 0) {
+        close(pc->fd);
+    }
+    if (pc->passed >= 0) {
+        close(pc->passed);
+    }
+    ipcr_free(&pc->rd);
+    pc->fd = pc->passed = -1;
+    pc->state = PEND_FREE;
+}
+
+static void pend_close_all(keeper *k)
+{
+    for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+        if (k->pend[i].state != PEND_FREE) {
+            pend_close(&k->pend[i]);
+        }
+    }
+}
+
+/* The next message of pc is expected within ATTACH_TIMEOUT_MS. */
+static void pend_expect(pending_conn *pc, pend_state state, const ipcr_rule *rules,
+                        size_t nrules)
+{
+    pc->state = state;
+    pc->deadline = apr_time_now() + apr_time_from_msec(ATTACH_TIMEOUT_MS);
+    ipcr_expect(&pc->rd, rules, nrules);
+}
+
+/* A connection on our socket: from now on read as its bytes come. */
+static void pend_accept(keeper *k)
+{
     int fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    pending_conn *pc = NULL;
 
     if (fd < 0) {
         return;
@@ -836,40 +860,54 @@ static void accept_attach(keeper *k)
         close(fd);
         return;
     }
-    ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);
-    if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0) {
-        close(fd);
-        return;
+    for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+        pending_conn *c = &k->pend[i];
+
+        if (c->state == PEND_FREE) {
+            pc = c;
+            break;
+        }
+        if (!pc || c->deadline < pc->deadline) {
+            pc = c;
+        }
     }
-    if (kind == IPC_LOGFD && passed >= 0 && len == 0) {
+    if (pc->state != PEND_FREE) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02055: [%s] %d connections to the session's socket at once:"
+                     " dropped the oldest", k->fp, KEEPER_MAX_PENDING);
+        pend_close(pc);
+    }
+    ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);        /* our replies */
+    pc->fd = fd;
+    pc->passed = -1;
+    ipcr_init(&pc->rd);
+    pend_expect(pc, PEND_GREETING, greeting_rules, 2);
+}
+
+/* A whole HELLO or LOGFD. */
+static void pend_greeting(keeper *k, pending_conn *pc)
+{
+    if (pc->rd.h.kind == IPC_LOGFD) {
         /* From the spawner, our parent, after a restart.  The uid check
-         * above lets any process of httpd's User this far: it must not
-         * redirect our log (and every script's stderr) to a file of its own. */
-        if (ipc_peer_is(fd, getppid())) {
-            keeper_adopt_log(k->env->s, passed);
+         * lets any process of httpd's User this far: it must not redirect
+         * our log (and every script's stderr) to a file of its own. */
+        if (pc->passed >= 0 && ipc_peer_is(pc->fd, getppid())) {
+            keeper_adopt_log(k->env->s, pc->passed);
+            pc->passed = -1;
         }
         else {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                          "WS02054: [%s] refused a log descriptor that did not come from the spawner",
                          k->fp);
-            close(passed);
         }
-        close(fd);
+        pend_close(pc);
         return;
     }
-    if (passed >= 0) {
-        close(passed);
-    }
-    if (kind != IPC_HELLO || len != sizeof(secret)
-        || ipc_read_full(fd, secret, sizeof(secret), NULL) < 0) {
-        close(fd);
-        return;
-    }
-    if (!ws_ct_equal(secret, k->cfg.secret, sizeof(secret))) {
+    if (!ws_ct_equal(pc->rd.body, k->cfg.secret, WS_SECRET_LEN)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02017: [%s] refused an attach that did not present the session id",
                      k->fp);
-        close(fd);
+        pend_close(pc);
         return;
     }
     if (k->cfd >= 0 && !k->over) {
@@ -878,12 +916,95 @@ static void accept_attach(keeper *k)
         read_client(k);
     }
     if (k->over) {
-        send_reply(fd, IPC_ERR_CLOSING, "session is ending", 0);
-        close(fd);
+        send_reply(pc->fd, IPC_ERR_CLOSING, "session is ending", 0);
+        pend_close(pc);
         return;
     }
-    send_reply(fd, IPC_OK, "", 0);
-    receive_attach(k, fd);
+    send_reply(pc->fd, IPC_OK, "", 0);
+    {
+        const ipcr_rule request_rules[] = {
+            { IPC_ATTACH, sizeof(ipc_attach), sizeof(ipc_attach) + IPC_MAX_PREREAD },
+            { IPC_POST, sizeof(ipc_post), sizeof(ipc_post) + IPC_MAX_POST(k->cfg.buffer) },
+        };
+
+        if (pc->passed >= 0) {
+            close(pc->passed);          /* nothing travels with a HELLO */
+            pc->passed = -1;
+        }
+        pend_expect(pc, PEND_REQUEST, request_rules, 2);
+    }
+}
+
+/* A whole ATTACH or POST, after an accepted HELLO. */
+static void pend_request(keeper *k, pending_conn *pc)
+{
+    if (pc->rd.h.kind == IPC_POST && pc->passed < 0) {
+        handle_post(k, pc->fd, pc->rd.body, pc->rd.h.len);
+    }
+    else if (pc->rd.h.kind == IPC_ATTACH) {
+        int passed = pc->passed;
+
+        pc->passed = -1;
+        if (take_attach(k, pc->fd, pc->rd.body, pc->rd.h.len, passed)) {
+            pc->fd = -1;                /* it is the client now */
+        }
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02050: [%s] bad POST request from httpd", k->fp);
+    }
+    pend_close(pc);
+}
+
+/* Read what pc has sent; act on a whole message. */
+static void pend_read(keeper *k, pending_conn *pc)
+{
+    unsigned char buf[READ_CHUNK];
+    size_t need = ipcr_need(&pc->rd);
+    ssize_t n = ipc_recv_some(pc->fd, buf, need < sizeof(buf) ? need : sizeof(buf),
+                              &pc->passed);
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return;
+    }
+    if (n <= 0) {
+        pend_close(pc);                 /* gone before its message was whole */
+        return;
+    }
+    switch (ipcr_feed(&pc->rd, buf, (size_t)n)) {
+    case IPCR_MORE:
+        return;
+    case IPCR_ERROR:
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02057: [%s] bad request on the session's socket: %s",
+                     k->fp, pc->rd.error);
+        pend_close(pc);
+        return;
+    case IPCR_DONE:
+        if (pc->state == PEND_GREETING) {
+            pend_greeting(k, pc);
+        }
+        else {
+            pend_request(k, pc);
+        }
+        return;
+    }
+}
+
+/* A connection whose message is not whole by its deadline is dropped: a
+ * silent or slow peer holds only its own slot, never the session. */
+static void pend_expire(keeper *k, apr_time_t now)
+{
+    for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+        pending_conn *pc = &k->pend[i];
+
+        if (pc->state != PEND_FREE && now >= pc->deadline) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                         "WS02056: [%s] a connection to the session's socket sent no whole"
+                         " request within %d ms; dropped", k->fp, ATTACH_TIMEOUT_MS);
+            pend_close(pc);
+        }
+    }
 }
 
 /* ---- the script ------------------------------------------------------- */
@@ -1150,6 +1271,7 @@ static void session_free(keeper *k)
             *fds[i] = -1;
         }
     }
+    pend_close_all(k);
     msg_reader_destroy(k->reader);
     k->reader = NULL;
     ws_parser_destroy(k->parser);
@@ -1346,9 +1468,9 @@ static int heartbeat(keeper *k, apr_time_t now)
 static void run(keeper *k)
 {
     for (;;) {
-        struct pollfd pf[8];
+        struct pollfd pf[8 + KEEPER_MAX_PENDING];
         int npf = 0, ix_life, ix_parent, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
-            ix_out = -1, ix_err = -1, timeout = -1;
+            ix_out = -1, ix_err = -1, timeout = -1, ix_pend[KEEPER_MAX_PENDING];
         apr_time_t now, deadline = 0;
         size_t limit = k->cfg.buffer;
 
@@ -1382,6 +1504,7 @@ static void run(keeper *k)
         if (heartbeat(k, now) < 0) {
             continue;
         }
+        pend_expire(k, now);
 
         pf[npf].fd = k->life_fd;
         pf[npf].events = POLLIN;
@@ -1420,6 +1543,17 @@ static void run(keeper *k)
             pf[npf].fd = k->serr;
             pf[npf].events = POLLIN;
             ix_err = npf++;
+        }
+        for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+            ix_pend[i] = -1;
+            if (k->pend[i].state != PEND_FREE) {
+                pf[npf].fd = k->pend[i].fd;
+                pf[npf].events = POLLIN;
+                ix_pend[i] = npf++;
+                if (!deadline || k->pend[i].deadline < deadline) {
+                    deadline = k->pend[i].deadline;
+                }
+            }
         }
 
         if (!k->over && k->cfd < 0 && k->detached_since) {
@@ -1480,8 +1614,14 @@ static void run(keeper *k)
                 begin_end(k, "httpd is stopping");
             }
         }
+        for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+            if (ix_pend[i] >= 0 && k->pend[i].state != PEND_FREE
+                && pf[ix_pend[i]].fd == k->pend[i].fd && pf[ix_pend[i]].revents) {
+                pend_read(k, &k->pend[i]);
+            }
+        }
         if (pf[ix_listen].revents & POLLIN) {
-            accept_attach(k);
+            pend_accept(k);
         }
         if (ix_client >= 0 && k->cfd >= 0 && pf[ix_client].fd == k->cfd
             && (pf[ix_client].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -1571,7 +1711,17 @@ static void serve_session(const keeper_env *env, int conn_fd)
     free(body);
 
     send_reply(conn_fd, IPC_OK, "", 0);
-    if (receive_attach(k, conn_fd) < 0) {
+    {
+        /* The worker's ATTACH follows on this connection, read in the loop;
+         * until a client is attached the session counts as detached. */
+        const ipcr_rule attach_rule[] = {
+            { IPC_ATTACH, sizeof(ipc_attach), sizeof(ipc_attach) + IPC_MAX_PREREAD },
+        };
+
+        k->pend[0].fd = conn_fd;
+        k->pend[0].passed = -1;
+        ipcr_init(&k->pend[0].rd);
+        pend_expect(&k->pend[0], PEND_REQUEST, attach_rule, 1);
         k->detached_since = apr_time_now();
     }
     run(k);
