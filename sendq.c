@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sendq.h"
+#include "ws_codec.h"
 
 /* Total length of the frame whose header starts at p. */
 static size_t frame_len(const unsigned char *p)
@@ -48,8 +49,36 @@ void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
     q->queued++;
 }
 
+/* Control frames (payload <= 125 bytes: a 2-byte header) of one kind. */
+static int same_kind(const unsigned char *a, const unsigned char *b)
+{
+    size_t la = a[1] & 0x7F, lb = b[1] & 0x7F;
+
+    if ((a[0] & 0x0F) != (b[0] & 0x0F)) {
+        return 0;
+    }
+    return (a[0] & 0x0F) != WS_OP_TEXT || (la > 0 && lb > 0 && a[2] == b[2]);
+}
+
 void sendq_ctl(sendq *q, const unsigned char *frame, size_t len)
 {
+    /* The frame being written, if any, stays: only whole unwritten ones go. */
+    size_t start = q->cur_ctl && q->cur_left ? q->cur_left : 0;
+    size_t keep = (frame[0] & 0x0F) == WS_OP_PONG ? SENDQ_PONGS_KEPT : 1;
+    size_t at, oldest = 0, count = 0;
+
+    for (at = start; q->cq.off + at < q->cq.len; at += frame_len(q->cq.data + q->cq.off + at)) {
+        if (same_kind(q->cq.data + q->cq.off + at, frame) && count++ == 0) {
+            oldest = at;
+        }
+    }
+    if (count >= keep) {
+        unsigned char *f = q->cq.data + q->cq.off + oldest;
+        size_t fl = frame_len(f);
+
+        memmove(f, f + fl, q->cq.len - (q->cq.off + oldest + fl));
+        q->cq.len -= fl;
+    }
     bytebuf_append(&q->cq, frame, len);
 }
 

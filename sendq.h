@@ -11,6 +11,15 @@
  *    written whole again on the next one.
  *  - Control frames go out before further data, but only at a frame
  *    boundary; they are dropped when the connection is lost.
+ *  - Control frames of one kind (same opcode; for a text frame, the same
+ *    first payload byte: websession.v1's "A", "P", "R", "I") wait at most
+ *    SENDQ_PONGS_KEPT deep for pongs and one deep for the others: a newer
+ *    one pushes out the oldest unwritten one of its kind.  An ack or a
+ *    resume point is cumulative, a heartbeat is one; pongs past the last
+ *    16 may be dropped (RFC 6455 5.5.3 allows answering only the latest
+ *    ping).  So the control queue holds a few KiB besides the frame being
+ *    written, however many pings a peer that never reads may send, and a
+ *    peer that does read gets a pong for each of its pings.
  *  - A final frame (a close) goes out after every data frame; a close sent
  *    with sendq_close_now goes out next instead (at a frame boundary, even
  *    while held) and nothing follows it.
@@ -49,6 +58,9 @@ void sendq_free(sendq *q);
 void sendq_data(sendq *q, const unsigned char *hdr, size_t hlen,
                 const unsigned char *prefix, size_t plen,
                 const unsigned char *payload, size_t len);
+#define SENDQ_PONGS_KEPT 16
+
+/* A control frame (payload <= 125 bytes). */
 void sendq_ctl(sendq *q, const unsigned char *frame, size_t len);
 /* Ignored if a final frame is already queued. */
 void sendq_final(sendq *q, const unsigned char *frame, size_t len);

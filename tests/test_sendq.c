@@ -379,6 +379,131 @@ static void test_ack_unwritten(void)
     sendq_free(&q);
 }
 
+static void add_op(sendq *q, int opcode, const char *text)
+{
+    unsigned char f[WS_MAX_HEADER + 125];
+    size_t len = strlen(text);
+    size_t h = ws_frame_header(f, 1, opcode, len, NULL);
+
+    memcpy(f + h, text, len);
+    sendq_ctl(q, f, h + len);
+}
+
+/* Write everything writable and list the frames: "PONG:x|PING:|Tt|CLOSE|",
+ * data frames as their text. */
+static char *written(sendq *q)
+{
+    static char out[1 << 16];
+    const unsigned char *p;
+    unsigned char wire[1 << 16];
+    size_t n, wl = 0, off = 0;
+
+    out[0] = '\0';
+    while ((n = sendq_peek(q, &p)) > 0 && wl + n <= sizeof(wire)) {
+        memcpy(wire + wl, p, n);
+        wl += n;
+        sendq_wrote(q, n);
+    }
+    while (off + 2 <= wl) {
+        int op = wire[off] & 0x0F;
+        size_t len = wire[off + 1] & 0x7F;
+
+        if (len > 125) {
+            strcat(out, "BIG|");
+            break;
+        }
+        strcat(out, op == WS_OP_PONG ? "PONG:" : op == WS_OP_PING ? "PING:"
+                    : op == WS_OP_CLOSE ? "CLOSE" : "T");
+        if (op != WS_OP_CLOSE) {
+            strncat(out, (const char *)wire + off + 2, len);
+        }
+        strcat(out, "|");
+        off += 2 + len;
+    }
+    return out;
+}
+
+/* A control frame replaces an unwritten one of its kind: a client that
+ * pings and never reads holds one pong in the queue, not one per ping. */
+static void test_ctl_coalesce(void)
+{
+    sendq q;
+    char payload[16];
+    size_t most = 0;
+    int i;
+
+    sendq_init(&q, 1);
+    CHECK(sendq_resume(&q, 0) == 0);
+    for (i = 0; i < 100000; i++) {
+        snprintf(payload, sizeof(payload), "p%d", i);
+        add_op(&q, WS_OP_PONG, payload);
+        if (q.cq.len - q.cq.off > most) {
+            most = q.cq.len - q.cq.off;
+        }
+    }
+    CHECK(most <= SENDQ_PONGS_KEPT * (2 + 6));
+    {
+        /* the latest SENDQ_PONGS_KEPT pings' payloads, in order */
+        char want[1024] = "";
+        for (i = 100000 - SENDQ_PONGS_KEPT; i < 100000; i++) {
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "PONG:p%d|", i);
+        }
+        CHECK(!strcmp(written(&q), want));
+    }
+    /* Fewer than that are all answered. */
+    for (i = 0; i < 10; i++) {
+        snprintf(payload, sizeof(payload), "q%d", i);
+        add_op(&q, WS_OP_PONG, payload);
+    }
+    CHECK(!strcmp(written(&q), "PONG:q0|PONG:q1|PONG:q2|PONG:q3|PONG:q4|PONG:q5|PONG:q6|"
+                               "PONG:q7|PONG:q8|PONG:q9|"));
+
+    /* Kinds: pong, ping, and each v1 control message by its letter; a
+     * newer one takes the place at the end of the queue. */
+    add_op(&q, WS_OP_PONG, "a");
+    add_op(&q, WS_OP_TEXT, "A1");
+    add_op(&q, WS_OP_PING, "");
+    add_op(&q, WS_OP_TEXT, "P");
+    add_op(&q, WS_OP_TEXT, "A2");
+    add_op(&q, WS_OP_PONG, "b");
+    add_op(&q, WS_OP_TEXT, "A3");
+    add_op(&q, WS_OP_PING, "");
+    CHECK(!strcmp(written(&q), "PONG:a|TP|PONG:b|TA3|PING:|"));
+
+    /* The frame being written is never replaced: it is finished, and the
+     * newer one of its kind follows. */
+    {
+        const unsigned char *p;
+        add_op(&q, WS_OP_PONG, "first");
+        CHECK(sendq_peek(&q, &p) == 7);
+        sendq_wrote(&q, 3);
+        add_op(&q, WS_OP_TEXT, "A5");
+        add_op(&q, WS_OP_TEXT, "A6");
+        CHECK(sendq_peek(&q, &p) == 4);               /* the rest of "first" */
+        CHECK(!memcmp(p, "irst", 4));
+        sendq_wrote(&q, 4);
+        CHECK(!strcmp(written(&q), "TA6|"));
+        add_op(&q, WS_OP_TEXT, "A7");
+        CHECK(sendq_peek(&q, &p) == 4);
+        sendq_wrote(&q, 1);                           /* "A7" is being written */
+        add_op(&q, WS_OP_TEXT, "A8");
+        CHECK(sendq_peek(&q, &p) == 3 && !memcmp(p, "\x02" "A7", 3));
+        sendq_wrote(&q, 3);
+        CHECK(!strcmp(written(&q), "TA8|"));
+        sendq_free(&q);
+        sendq_init(&q, 1);
+        CHECK(sendq_resume(&q, 0) == 0);
+    }
+
+    /* Data waits behind control frames; a close sent now is not a kind
+     * that pongs replace, and nothing is queued after it. */
+    add_data(&q, "1");
+    add_op(&q, WS_OP_TEXT, "Ax");
+    add_op(&q, WS_OP_TEXT, "Ay");
+    CHECK(!strcmp(written(&q), "TAy|TD1|"));
+    sendq_free(&q);
+}
+
 int main(void)
 {
     test_plain();
@@ -387,5 +512,6 @@ int main(void)
     test_close_now();
     test_late_ack();
     test_ack_unwritten();
+    test_ctl_coalesce();
     return UNIT_DONE("test_sendq");
 }
