@@ -109,7 +109,11 @@ static void test_refusals(void)
     ipcr_expect(&r, greeting, 2);
     n = wire(w, IPC_MAGIC, IPC_POST, body, 8);
     CHECK(feed(&r, w, n, 100, &taken) == IPCR_ERROR && taken == sizeof(ipc_header));
-    CHECK(r.error && strstr(r.error, "kind"));
+    CHECK(r.error && strstr(r.error, "not expected"));
+    /* ... and a LOGFD (no body) after the HELLO */
+    ipcr_expect(&r, request, 2);
+    n = wire(w, IPC_MAGIC, IPC_LOGFD, body, 0);
+    CHECK(feed(&r, w, n, 100, &taken) == IPCR_ERROR && strstr(r.error, "not expected"));
     /* lengths outside the kind's bounds, either way */
     ipcr_expect(&r, greeting, 2);
     n = wire(w, IPC_MAGIC, IPC_HELLO, body, 23);
