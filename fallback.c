@@ -148,17 +148,17 @@ static int read_body(request_rec *r, apr_size_t max, char **out, apr_size_t *out
     return OK;
 }
 
-int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t buffer,
+int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t max,
                           ws_respond_fn respond)
 {
-    apr_size_t max = IPC_MAX_POST(buffer);
     int rc = read_body(r, max, &req->body, &req->body_len);
 
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00042: POST body over %lu bytes", (unsigned long)max);
         return respond(r, rc, "too-large", apr_psprintf(r->pool, "A POST may carry at most"
-                       " %lu bytes here (2 x WebSessionBuffer + 64 KiB).", (unsigned long)max));
+                       " %lu bytes here (2 x WebSessionBuffer + WebSessionMaxMessage + 64 KiB).",
+                       (unsigned long)max));
     }
     return rc == OK ? DECLINED : rc;    /* or httpd's answer to a body it could not read */
 }

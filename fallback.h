@@ -13,7 +13,7 @@
  *  - ws_fallback_start() sends the 200 headers of a down response (the
  *    session id too for a new session); the body is the keeper's.
  *  - ws_fallback_read_post() reads a POST's whole body (at most
- *    IPC_MAX_POST bytes for the session's buffer) into req, before the
+ *    IPC_MAX_POST bytes for the session's window) into req, before the
  *    keeper is contacted: a client that sends its body slowly holds only
  *    its own worker thread, never the session.  It returns DECLINED when
  *    the body is in req; else it has answered (413 too-large) and returns
@@ -42,7 +42,7 @@ typedef int (*ws_respond_fn)(request_rec *r, int status, const char *error,
 
 int ws_fallback_parse(request_rec *r, ws_fallback_req *req, ws_respond_fn respond);
 void ws_fallback_start(request_rec *r, const char *id);
-int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t buffer,
+int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t max,
                           ws_respond_fn respond);
 int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
                      const char *fp, ws_respond_fn respond);

@@ -71,8 +71,11 @@ enum {
 #define IPC_ATTACH_OPEN  32u   /* ... a poll that ends after the R alone */
 #define IPC_ATTACH_HTTP  (IPC_ATTACH_SSE | IPC_ATTACH_POLL)
 
-/* Most bytes of records an IPC_POST may carry, for a session's buffer. */
-#define IPC_MAX_POST(buffer)  (2 * (size_t)(buffer) + 65536)
+/* Most bytes of records an IPC_POST may carry: twice the window (what a
+ * client may have unacknowledged, and again as much after a lost answer),
+ * one message more, and room for the records' headers. */
+#define IPC_MAX_POST(window, max_message) \
+    (2 * (size_t)(window) + (size_t)(max_message) + 65536)
 
 #define IPC_PROTOCOL_PLAIN 0u  /* plain WebSocket: messages as they are */
 #define IPC_PROTOCOL_V1    1u  /* websession.v1 */
@@ -90,7 +93,7 @@ typedef struct {
     uint32_t gen;
     uint32_t mode;               /* MSG_LINES or MSG_FRAMED */
     uint32_t max_message;
-    uint32_t buffer;             /* per-direction bound, bytes */
+    uint32_t buffer;             /* WebSessionBuffer: the window each way (flow.h) */
     uint32_t resume_timeout_ms;
     uint32_t ping_ms;            /* heartbeat interval, 0 for none */
     uint32_t protocol;           /* IPC_PROTOCOL_*, fixed for the session */

@@ -29,6 +29,7 @@
 #include "keeper.h"
 #include "bytebuf.h"
 #include "exit_status.h"
+#include "flow.h"
 #include "msg_format.h"
 #include "pool.h"
 #include "sendq.h"
@@ -100,6 +101,7 @@ typedef struct {
     apr_time_t detached_since;
     sendq out;                  /* frames to the client */
     bytebuf to_script;
+    flow_cfg flow;              /* when to read and acknowledge (flow.h) */
     apr_time_t last_rx;         /* when the client last sent anything */
     apr_time_t next_ping;
 
@@ -627,9 +629,12 @@ static uint32_t post_fail(keeper *k, const char *why, const char **out)
 }
 
 /* One record of a POST.  Returns 1 to go on with the next, 0 to stop
- * taking records (flow control, the client's close), or -1 with *status. */
-static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *status,
-                       const char **why)
+ * taking records (the client's close), or -1 with *status.  Once the queue
+ * toward the script is full (*full), data and close records are left for
+ * the client to send again, but acknowledgements are still taken: they
+ * free the queue toward the client, which is what lets the script go on. */
+static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, int *full,
+                       uint32_t *status, const char **why)
 {
     wsv1_msg m;
 
@@ -637,16 +642,17 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *
     case WSV1_DATA: {
         uint64_t s = (*seq)++;
 
-        if (k->close_queued || s <= k->rx_count) {
-            return 1;                   /* had it already (or closing: dropped) */
+        if (k->close_queued || s <= k->rx_count || *full) {
+            return 1;       /* had it already, closing (dropped), or sent again later */
         }
         if (s > k->rx_count + 1) {
             *status = IPC_ERR_GAP;
             *why = "messages are missing before this one";
             return -1;
         }
-        if (bytebuf_pending(&k->to_script) >= k->cfg.buffer) {
-            return 0;                   /* full: the client sends the rest later */
+        if (!flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
+            *full = 1;                  /* full: the client sends the rest later */
+            return 1;
         }
         k->rx_count++;
         if (deliver(k, ev->binary, m.payload, m.len) < 0) {
@@ -664,6 +670,9 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, uint32_t *
         }
         return 1;
     case WSV1_CLOSE:
+        if (*full) {
+            return 1;                   /* after data not taken: comes again */
+        }
         /* The session ends once the close event has gone down. */
         if (!k->close_queued) {
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
@@ -692,6 +701,7 @@ static void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
     size_t n = len - sizeof(ipc_post);      /* the reader's rules: len >= that */
     msg_reader *rd;
     ipc_post hdr;
+    int full = 0;
 
     memcpy(&hdr, msg, sizeof(hdr));
     rd = msg_reader_create(MSG_FRAMED, max_record);
@@ -717,7 +727,7 @@ static void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
             status = post_fail(k, ev.reason, &why);
             break;
         }
-        go = take_record(k, &ev, &hdr.first_seq, &status, &why);
+        go = take_record(k, &ev, &hdr.first_seq, &full, &status, &why);
         if (go <= 0) {
             break;
         }
@@ -924,7 +934,8 @@ static void pend_greeting(keeper *k, pending_conn *pc)
     {
         const ipcr_rule request_rules[] = {
             { IPC_ATTACH, sizeof(ipc_attach), sizeof(ipc_attach) + IPC_MAX_PREREAD },
-            { IPC_POST, sizeof(ipc_post), sizeof(ipc_post) + IPC_MAX_POST(k->cfg.buffer) },
+            { IPC_POST, sizeof(ipc_post),
+              sizeof(ipc_post) + IPC_MAX_POST(k->cfg.buffer, k->cfg.max_message) },
         };
 
         if (pc->passed >= 0) {
@@ -1088,12 +1099,19 @@ static void read_stderr(keeper *k)
     }
 }
 
-/* Returns 1 after reading data, 0 at EOF, -1 when nothing is there yet. */
-static int read_stdout(keeper *k)
+/* Reads at most `most` bytes (> 0).  Returns 1 after reading data, 0 at
+ * EOF, -1 when nothing is there yet. */
+static int read_stdout(keeper *k, size_t most)
 {
     unsigned char buf[READ_CHUNK];
-    ssize_t n = read(k->sout, buf, sizeof(buf));
-    int again = n < 0 && (errno == EAGAIN || errno == EINTR);
+    ssize_t n;
+    int again;
+
+    if (most == 0) {
+        return -1;              /* no room: read nothing, and it is not EOF */
+    }
+    n = read(k->sout, buf, most < sizeof(buf) ? most : sizeof(buf));
+    again = n < 0 && (errno == EAGAIN || errno == EINTR);
 
     if (n > 0 && !k->over) {
         script_stdout(k, buf, (size_t)n, 0);
@@ -1122,7 +1140,7 @@ static void reap(keeper *k)
             /* Everything it wrote is in the pipe now; a descendant that
              * still holds the pipe open does not keep the session going. */
             while (k->sout >= 0) {
-                if (read_stdout(k) < 0) {
+                if (read_stdout(k, READ_CHUNK) < 0) {
                     script_stdout(k, NULL, 0, 1);
                     close(k->sout);
                     k->sout = -1;
@@ -1439,7 +1457,8 @@ static int heartbeat(keeper *k, apr_time_t now)
     if (k->cfd < 0 || k->close_queued) {
         return 0;
     }
-    if (k->ack_at && now >= k->ack_at) {
+    if (k->ack_at && now >= k->ack_at
+        && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
         queue_v1(k, "A%" PRIu64, k->rx_count);
         k->rx_acked = k->rx_count;
         k->ack_at = 0;
@@ -1472,7 +1491,6 @@ static void run(keeper *k)
         int npf = 0, ix_life, ix_parent, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
             ix_out = -1, ix_err = -1, timeout = -1, ix_pend[KEEPER_MAX_PENDING];
         apr_time_t now, deadline = 0;
-        size_t limit = k->cfg.buffer;
 
         now = apr_time_now();
         flush_script(k);
@@ -1521,7 +1539,8 @@ static void run(keeper *k)
         if (k->cfd >= 0) {
             pf[npf].fd = k->cfd;
             pf[npf].events = 0;
-            if (bytebuf_pending(&k->to_script) < limit || k->input_done || k->close_queued) {
+            if (flow_read_client(&k->flow, bytebuf_pending(&k->to_script))
+                || k->input_done || k->close_queued) {
                 pf[npf].events |= POLLIN;
             }
             if (sendq_has_output(&k->out) || bytebuf_pending(&k->http_out)) {
@@ -1534,7 +1553,8 @@ static void run(keeper *k)
             pf[npf].events = POLLOUT;
             ix_in = npf++;
         }
-        if (k->sout >= 0 && (sendq_pending_bytes(&k->out) < limit || k->over)) {
+        if (k->sout >= 0
+            && (flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)) > 0 || k->over)) {
             pf[npf].fd = k->sout;
             pf[npf].events = POLLIN;
             ix_out = npf++;
@@ -1574,7 +1594,8 @@ static void run(keeper *k)
             && (!deadline || k->next_ping < deadline)) {
             deadline = k->next_ping;
         }
-        if (k->cfd >= 0 && k->ack_at && (!deadline || k->ack_at < deadline)) {
+        if (k->cfd >= 0 && k->ack_at && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))
+            && (!deadline || k->ack_at < deadline)) {
             deadline = k->ack_at;
         }
         if (k->cfd >= 0 && k->transport == IPC_ATTACH_POLL && !k->lingering
@@ -1628,7 +1649,8 @@ static void run(keeper *k)
             read_client(k);
         }
         if (ix_out >= 0 && k->sout >= 0 && pf[ix_out].revents) {
-            read_stdout(k);
+            read_stdout(k, k->over ? READ_CHUNK
+                                   : flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)));
         }
         if (ix_err >= 0 && k->serr >= 0 && pf[ix_err].revents) {
             read_stderr(k);
@@ -1678,6 +1700,9 @@ static void serve_session(const keeper_env *env, int conn_fd)
     }
     k->resume_timeout = apr_time_from_msec(k->cfg.resume_timeout_ms);
     k->v1 = k->cfg.protocol == IPC_PROTOCOL_V1;
+    k->flow.window = k->cfg.buffer;
+    k->flow.max_message = k->cfg.max_message;
+    k->flow.v1 = k->v1;
     sendq_init(&k->out, k->v1);
     k->reader = msg_reader_create((int)k->cfg.mode, k->cfg.max_message);
     k->parser = ws_parser_create(k->cfg.max_message, 1);

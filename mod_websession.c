@@ -427,12 +427,6 @@ static char *dir_of(apr_pool_t *p, const char *path)
     return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
 }
 
-/* A session's buffer per direction: WebSessionBuffer, at least one message. */
-static apr_size_t session_buffer(const ws_dir_conf *c)
-{
-    return c->buffer > c->max_message ? c->buffer : c->max_message;
-}
-
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
@@ -457,7 +451,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.gen = gen;
     sp.mode = (uint32_t)c->mode;
     sp.max_message = (uint32_t)c->max_message;
-    sp.buffer = (uint32_t)session_buffer(c);
+    sp.buffer = (uint32_t)c->buffer;
     sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
@@ -768,7 +762,7 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
     if (!session_exists(r, c, &how, id, &rc)) {
         return rc;      /* refused before its body is read */
     }
-    rc = ws_fallback_read_post(r, &req, session_buffer(c), respond);
+    rc = ws_fallback_read_post(r, &req, IPC_MAX_POST(c->buffer, c->max_message), respond);
     if (rc != DECLINED) {
         return rc;
     }

@@ -39,7 +39,8 @@ from websession_client import Session, SessionEnded  # noqa: E402
 V1 = "websession.v1"
 WINDOW = 1048576                       # WebSessionBuffer's default
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
-TOO_LARGE = 2 * WINDOW + 65536         # the most a POST's body may have
+MAX_MESSAGE = 1048576                  # WebSessionMaxMessage's default
+TOO_LARGE = 2 * WINDOW + MAX_MESSAGE + 65536   # the most a POST's body may have
 
 CHECKS = [
     # a new session over sse (/ws/count)
@@ -973,7 +974,7 @@ class Run(CheckRun):
         self.check("post_error_ends_1002", ms and ms[-1][0] == "close" and ms[-1][1] == 1002
                    and how == "eof", "after the R record: " + detail)
 
-        # a body over 2 x WebSessionBuffer + 64 KiB
+        # a body over 2 x WebSessionBuffer + WebSessionMaxMessage + 64 KiB
         r, sid = await self.new("/ws/echo")
         body = b"T %d\nD%s\n" % (TOO_LARGE - 10, b"x" * (TOO_LARGE - 11))
         body += b"x" * (TOO_LARGE + 1 - len(body))
