@@ -46,6 +46,8 @@ APLOG_USE_MODULE(websession);
 #define CLOSE_SECONDS   5       /* a client that reads nothing cannot hold a close */
 #define ACK_EVERY       16      /* websession.v1: acknowledge after this many messages */
 #define ACK_DELAY_MS    20      /* ... or this long after the first unacknowledged one */
+#define FAIL_GRACE_MS   250     /* after a client's protocol error, the script's answers
+                                 * to its earlier messages still go out this long */
 #define ATTACH_TIMEOUT_MS 3000  /* an IPC message must be whole within this */
 #define KEEPER_MAX_PENDING 8    /* IPC connections read at once; a ninth drops the oldest */
 #define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
@@ -103,6 +105,9 @@ typedef struct {
     bytebuf to_script;
     flow_cfg flow;              /* when to read and acknowledge (flow.h) */
     apr_time_t last_rx;         /* when the client last sent anything */
+    apr_time_t fail_at;         /* a protocol error's close is queued then (0: none) */
+    unsigned fail_code;
+    const char *fail_reason;    /* static text, from the codec */
     apr_time_t next_ping;
 
     /* websession.v1 (cfg.protocol) */
@@ -461,6 +466,29 @@ static void v1_while_closing(keeper *k, const ws_event *ev)
     }
 }
 
+static size_t client_output(keeper *k, const unsigned char **p);
+static void client_wrote(keeper *k, size_t n);
+
+/* Write what the WebSocket client's socket takes now, without waiting and
+ * without acting on an error (the loop sees it next).  Pongs go out as
+ * their pings are read, so a client that reads gets one for each; only for
+ * one that does not do they pile up, and sendq bounds them. */
+static void send_now(keeper *k)
+{
+    const unsigned char *p;
+    size_t len;
+
+    while (k->cfd >= 0 && !k->transport && !k->lingering
+           && (len = client_output(k, &p)) > 0) {
+        ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n <= 0) {
+            return;
+        }
+        client_wrote(k, (size_t)n);
+    }
+}
+
 static void client_feed(keeper *k, const unsigned char *p, size_t n)
 {
     while (!k->input_done) {
@@ -491,6 +519,7 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
         case WS_EV_PING:
             if (!k->close_queued) {
                 queue_ctl(k, WS_OP_PONG, ev.data, ev.len);
+                send_now(k);
             }
             break;
         case WS_EV_PONG:
@@ -516,8 +545,11 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                          "WS02012: [%s] client protocol error, closing with %u: %s",
                          k->fp, ev.code, ev.reason);
-            queue_close(k, ev.code, ev.reason);
-            begin_end(k, "client protocol error");
+            /* Nothing more is read; what the script writes in answer to
+             * the messages before the error goes out first (fail_due). */
+            k->fail_at = apr_time_now() + apr_time_from_msec(FAIL_GRACE_MS);
+            k->fail_code = ev.code;
+            k->fail_reason = ev.reason;
             k->input_done = 1;
             return;
         }
@@ -1523,6 +1555,12 @@ static void run(keeper *k)
             continue;
         }
         pend_expire(k, now);
+        if (k->fail_at && now >= k->fail_at) {
+            k->fail_at = 0;
+            queue_close(k, k->fail_code, k->fail_reason);
+            begin_end(k, "client protocol error");
+            continue;
+        }
 
         pf[npf].fd = k->life_fd;
         pf[npf].events = POLLIN;
@@ -1601,6 +1639,9 @@ static void run(keeper *k)
         if (k->cfd >= 0 && k->transport == IPC_ATTACH_POLL && !k->lingering
             && (!deadline || k->poll_until < deadline)) {
             deadline = k->poll_until;
+        }
+        if (k->fail_at && (!deadline || k->fail_at < deadline)) {
+            deadline = k->fail_at;
         }
         if (k->over && !k->reaped && k->end_phase == 0) {
             timeout = 50;           /* waiting for stdin to drain */

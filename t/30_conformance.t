@@ -26,7 +26,7 @@ plan skip_all => 'mod_websession is not loaded' unless need_module('websession')
 plan skip_all => "$python is not available" unless -x $python;
 plan skip_all => "$suite is missing" unless -f $suite;
 
-plan tests => 3;
+plan tests => 4;
 
 my $vars = Apache::Test::vars();
 my $url  = sprintf 'ws://%s:%d/framed', $vars->{servername}, $vars->{port};
@@ -83,3 +83,9 @@ ok @ids && !@missing && !@extra,
     'each case of the catalogue has exactly one "ok" line, and no other case ran'
     or diag "not passed exactly once: @missing[0 .. ($#missing < 19 ? $#missing : 19)];"
           . " not in the catalogue: @extra";
+# Strict where the RFC leaves a choice: a pong for every ping of a client
+# that reads, and, when a client's protocol error closes the connection,
+# the echoes of its earlier messages first (a reference server does both).
+my @lenient = grep { /^ok .*non-strict/ } @lines;
+ok @lines && !@lenient, 'no case passed only leniently (non-strict)'
+    or diag join "\n", @lenient;
