@@ -414,6 +414,10 @@ static int v1_message(keeper *k, const ws_event *ev)
         if (!k->awaiting_r) {
             return v1_fail(k, WS_CLOSE_PROTOCOL, "websession.v1: a second resume point");
         }
+        if (m.has_window) {
+            return v1_fail(k, WS_CLOSE_PROTOCOL,
+                           "websession.v1: a client's R carries no window");
+        }
         if (sendq_resume(&k->out, m.n) < 0) {
             return v1_fail(k, WSV1_CLOSE_RESUME,
                            "websession.v1: cannot resume from that point");
@@ -424,7 +428,8 @@ static int v1_message(keeper *k, const ws_event *ev)
                      k->fp, m.n);
         return 0;
     case WSV1_ACK:
-        if (sendq_ack(&k->out, m.n) < 0) {
+        /* A stale (lower) acknowledgement is ignored, as in a POST. */
+        if (m.n > k->out.acked && sendq_ack(&k->out, m.n) < 0) {
             return v1_fail(k, WS_CLOSE_PROTOCOL,
                            "websession.v1: acknowledgement of messages never sent");
         }
@@ -1480,6 +1485,13 @@ static void handle_signals(keeper *k)
     reap(k);
 }
 
+/* When a connection that brought nothing since last_rx is taken as dead:
+ * twice WebSessionPing and a second (PROTOCOL.md, Heartbeats). */
+static apr_time_t silent_deadline(const keeper *k)
+{
+    return k->last_rx + 2 * apr_time_from_msec(k->cfg.ping_ms) + apr_time_from_sec(1);
+}
+
 /* Acknowledgements and heartbeats on the attached connection.  Returns -1
  * when the connection was given up as dead. */
 static int heartbeat(keeper *k, apr_time_t now)
@@ -1498,7 +1510,7 @@ static int heartbeat(keeper *k, apr_time_t now)
     if (!ping) {
         return 0;
     }
-    if (now - k->last_rx > 2 * ping + apr_time_from_sec(1)) {
+    if (now >= silent_deadline(k)) {
         client_drop(k, "no heartbeat from the client (WebSessionPing)");
         return -1;
     }
@@ -1628,9 +1640,13 @@ static void run(keeper *k)
             && (!deadline || k->close_deadline < deadline)) {
             deadline = k->close_deadline;
         }
-        if (k->cfd >= 0 && !k->close_queued && k->cfg.ping_ms
-            && (!deadline || k->next_ping < deadline)) {
-            deadline = k->next_ping;
+        if (k->cfd >= 0 && !k->close_queued && k->cfg.ping_ms) {
+            apr_time_t t = k->next_ping < silent_deadline(k) ? k->next_ping
+                                                              : silent_deadline(k);
+
+            if (!deadline || t < deadline) {
+                deadline = t;
+            }
         }
         if (k->cfd >= 0 && k->ack_at && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))
             && (!deadline || k->ack_at < deadline)) {

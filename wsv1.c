@@ -81,6 +81,7 @@ wsv1_type wsv1_parse(const unsigned char *p, size_t len, int binary, wsv1_msg *m
             || (sp && !wsv1_number(sp + 1, len - nlen - 2, &m->window))) {
             return bad(m, "websession.v1: bad resume point");
         }
+        m->has_window = sp != NULL;
         m->type = WSV1_RESUME;
         return m->type;
     }

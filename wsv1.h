@@ -45,6 +45,7 @@ typedef struct {
     size_t len;
     uint64_t n;                     /* RESUME, ACK; CLOSE: the code */
     uint64_t window;                /* RESUME from the server, else 0 */
+    int has_window;                 /* RESUME: the window was given (server form) */
     const char *error;              /* BAD: why */
 } wsv1_msg;
 

@@ -72,6 +72,8 @@ my @CHECKS = (
     [ err_bad_number         => '"A01": close 1002 naming the bad number' ],
     [ err_second_R           => 'a second "R0" after a message: close 1002 (no replay of the stream)' ],
     [ err_I_from_client      => '"I<id>" from a client: close 1002 (a server message)' ],
+    [ err_R_with_window      => '"R0 5" from a client: close 1002 (the window is the server\'s)' ],
+    [ stale_ack_ignored      => '"A1" then "A0": the stale ack is ignored, the session goes on' ],
 );
 my @PING_CHECKS = (
     [ ping_v1_P              => '/ping (WebSessionPing N): a v1 client gets "P", not before N s after the attach (N + 5 s allowed)' ],

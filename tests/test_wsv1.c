@@ -26,8 +26,10 @@ int main(void)
     CHECK(parse("A-1", 0, &m) == WSV1_BAD);
     CHECK(parse("A1 ", 0, &m) == WSV1_BAD);
     CHECK(parse("A12", 1, &m) == WSV1_BAD);          /* control in a binary frame */
-    CHECK(parse("R42", 0, &m) == WSV1_RESUME && m.n == 42 && m.window == 0);
-    CHECK(parse("R7 1048576", 0, &m) == WSV1_RESUME && m.n == 7 && m.window == 1048576);
+    CHECK(parse("R42", 0, &m) == WSV1_RESUME && m.n == 42 && m.window == 0 && !m.has_window);
+    CHECK(parse("R7 1048576", 0, &m) == WSV1_RESUME && m.n == 7 && m.window == 1048576
+          && m.has_window);
+    CHECK(parse("R7 0", 0, &m) == WSV1_RESUME && m.window == 0 && m.has_window);
     CHECK(parse("R7 ", 0, &m) == WSV1_BAD);
     CHECK(parse("R 7", 0, &m) == WSV1_BAD);
     CHECK(parse("R7 x", 0, &m) == WSV1_BAD);

@@ -85,6 +85,8 @@ CHECKS = [
     "err_bad_number",          # "A01"
     "err_second_R",            # a second "R" on one connection
     "err_I_from_client",       # "I<id>" is the server's
+    "err_R_with_window",       # "R0 5": the window is the server's part
+    "stale_ack_ignored",       # "A1" then "A0": the lower one is ignored
 ]
 PING_CHECKS = [
     "ping_v1_P",               # a v1 client gets "P", not before one interval
@@ -106,6 +108,7 @@ ERRORS = {
     "err_bad_number": r"acknowledgement|number",
     "err_second_R": r"second resume point",
     "err_I_from_client": r"server message",
+    "err_R_with_window": r"no window",
 }
 
 
@@ -448,6 +451,23 @@ class Run(CheckRun):
         # after R0 and a message, a second R0 would replay the stream
         await one("err_second_R", [("Dhi", "Dhi")], "R0")
         await one("err_I_from_client", [], "I" + "A" * 32)
+        await one("err_R_with_window", [], "R0 5", send_r=False)
+        await self.stale_ack()
+
+    async def stale_ack(self):
+        """A lower acknowledgement than one already sent is ignored, on a
+        WebSocket as in a POST (an HTTP request may arrive late)."""
+        c = await self.connect("/ws/echo")
+        await self.nxt(c)
+        await self.nxt(c)                      # I, R0
+        await c.send("R0")
+        ok1, d1 = await self.exchange(c, "Dhi", "Dhi")
+        await c.send("A1")
+        await c.send("A0")
+        ok2, d2 = await self.exchange(c, "Dagain", "Dagain")
+        self.check("stale_ack_ignored", ok1 and ok2 and c.close_code is None,
+                   "%s; after A1, A0: %s, close %s" % (d1, d2, c.close_code))
+        await c.close()
 
     async def no_data_before_R(self):
         # /ws/chaos-echo?n=3 writes "s1".."s3" as soon as it starts.
