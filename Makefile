@@ -62,6 +62,7 @@ $(BUILD)/test_%: tests/test_%.c tests/unit.h $(PURE_SRCS) $(HDRS) | $(BUILD)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 	tools/check-log-ids
+	tools/mutate --check
 
 # ---- fuzzing (libFuzzer) -------------------------------------------------
 FUZZERS   := $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))
