@@ -59,6 +59,8 @@ WINDOW_EXTRA_MESSAGES = 1
 # 3. round trips while a local connection to the keeper says nothing.
 SILENT_SECONDS = 5.0
 SILENT_RTT_LIMIT = 0.050
+SILENT_MANY = 12               # ... and as many silent connections at once
+SILENT_MANY_SECONDS = 4.0
 # 4. how late a tick of /limits-ticker may arrive while a POST body trickles
 # in (a frozen keeper makes it seconds; a loaded machine a few ms).
 SLOW_POST_SECONDS = 5.0
@@ -67,8 +69,9 @@ TICK_LATE_LIMIT = 0.200
 # progress for BULK_STALL_ABORT seconds is abandoned (and fails).
 BULK_GAP_LIMIT = 1.0
 BULK_STALL_ABORT = 3.0
-BULK_REPEATS = 3               # runs of each (they take well under 1 s when all is
-                               # well); a shape's first failing run is the last
+# Each transport and shape runs this many times (a run takes well under 1 s
+# when all is well; the WebSocket stalls come and go); a failing run is the last.
+BULK_REPEATS = {"websocket": 5, "sse": 2, "poll": 2}
 BULK_SHAPES = [                # (name, location, count, size)
     ("32k", "/limits-cat", 300, 32768),
     ("1k", "/limits-cat", 3000, 1024),
@@ -88,6 +91,7 @@ CHECKS = FLOOD_CHECKS + [
     "window_echo",             # /limits-small, cat echoes, no acks: at most the window
     "silent_local_rtt",        # a silent local connection: every round trip fast
     "silent_local_session",    # ... and the session works afterwards
+    "silent_local_many",       # 12 silent local connections at once: the same
     "slow_post_ticks",         # a trickling POST: the down stream's ticks stay on time
     "slow_post_200",           # ... the POST is answered 200 "A1"
     "slow_post_once",          # ... and its message comes back exactly once
@@ -582,8 +586,47 @@ class Run(CheckRun):
         self.check("silent_local_session", ok, "echo after %.1f ms: %r" % (rtt * 1e3, got))
         c.close()
 
+    def silent_many_sync(self):
+        """SILENT_MANY silent local connections at once (more than the keeper
+        reads at a time)."""
+        c, fp, pid = self.new_ws("/limits-cat")
+        name = self.keeper_socket(pid)
+        us = []
+        for _ in range(SILENT_MANY):
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.settimeout(1)
+            try:
+                u.connect("\0" + name)
+            except OSError:
+                u.close()
+                continue
+            us.append(u)
+        rtts, bad = [], []
+        t0 = time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < SILENT_MANY_SECONDS:
+            i += 1
+            ok, rtt, _, got = self.round_trip(c, False, b"m%d" % i, self.t)
+            rtts.append(rtt)
+            if not ok:
+                bad.append((i, got))
+                break
+            time.sleep(max(0, 0.1 - rtt))
+        for u in us:
+            u.close()
+        worst = max(rtts) if rtts else None
+        ok, rtt, _, got = self.round_trip(c, False, b"after", self.t)
+        self.check("silent_local_many", rtts and not bad and worst < SILENT_RTT_LIMIT and ok,
+                   "keeper %d: %d silent local connections (of %d tried), %d round trips in "
+                   "%.1f s, max %.1f ms (limit %.0f ms); echo afterwards %s%s"
+                   % (pid, len(us), SILENT_MANY, len(rtts), SILENT_MANY_SECONDS,
+                      (worst or 0) * 1e3, SILENT_RTT_LIMIT * 1e3,
+                      "ok" if ok else "missing: %r" % got, "; failed: %r" % bad if bad else ""))
+        c.close()
+
     async def silent(self):
         await asyncio.wait_for(asyncio.to_thread(self.silent_sync), 30)
+        await asyncio.wait_for(asyncio.to_thread(self.silent_many_sync), 30)
 
     # -- 4. a slow POST -------------------------------------------------------------
 
@@ -809,7 +852,7 @@ class Run(CheckRun):
                 continue
             for shape in BULK_SHAPES:
                 name = "bulk_%s_%s" % (tname, shape[0])
-                for i in range(BULK_REPEATS):
+                for i in range(BULK_REPEATS[transport]):
                     try:
                         await asyncio.wait_for(
                             self.bulk_one(tname, transport, tls, shape, i + 1), 30)
