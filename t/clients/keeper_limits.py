@@ -264,6 +264,23 @@ class RawWS:
             pass
 
 
+def pipe_bytes(pid, fd):
+    """Bytes waiting in the pipe that is descriptor fd of process pid (FIONREAD
+    on a descriptor of our own for it; nothing is read)."""
+    import fcntl
+    import termios
+    try:
+        f = os.open("/proc/%d/fd/%d" % (pid, fd), os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        return "? (%s)" % e.strerror
+    try:
+        return struct.unpack("i", fcntl.ioctl(f, termios.FIONREAD, b"\0" * 4))[0]
+    except OSError as e:
+        return "? (%s)" % e.strerror
+    finally:
+        os.close(f)
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -827,10 +844,16 @@ class Run(CheckRun):
                         with open("/proc/%s/stat" % d) as f:
                             st = f.read()
                         if int(st.rsplit(")", 1)[1].split()[1]) == pid:
-                            out.append("script %s %s: %s" % (
-                                d, st.split("(")[1].split(")")[0], self.wchan(int(d))))
+                            out.append("script %s %s: %s, bytes in its stdin pipe %s, "
+                                       "in its stdout pipe %s" % (
+                                           d, st.split("(")[1].split(")")[0],
+                                           self.wchan(int(d)), pipe_bytes(int(d), 0),
+                                           pipe_bytes(int(d), 1)))
                     except (OSError, ValueError, IndexError):
                         pass
+            ss = os.popen("ss -xp 2>/dev/null").read().splitlines()
+            out += ["unix: " + " ".join(l.split()[:4])
+                    for l in ss if "pid=%d," % pid in l and "ESTAB" in l]
         except AssertionError as e:
             out.append(str(e))
         return "; ".join(out)
@@ -849,6 +872,8 @@ class Run(CheckRun):
     async def bulk(self):
         for tname, transport, tls in BULK_TRANSPORTS:
             if tls and not self.a.tls_port:
+                continue
+            if self.a.bulk and tname not in self.a.bulk.split(","):
                 continue
             for shape in BULK_SHAPES:
                 name = "bulk_%s_%s" % (tname, shape[0])
@@ -878,6 +903,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--deadline", type=float, default=170)
     ap.add_argument("--steps", help="only these steps (comma-separated method names)")
+    ap.add_argument("--bulk", help="bulk: only these transports (ws,sse,poll,wss,sse_tls,poll_tls)")
     args = ap.parse_args()
     run = Run(args)
     names = CHECKS + [n for n in BULK_CHECKS if args.tls_port or
