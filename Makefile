@@ -6,6 +6,7 @@
 #   make unit       C unit tests under AddressSanitizer
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
+#   make mutate-js  mutation testing of client/websession.js (Stryker; tools/mutate-js)
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
 
 APXS      ?= apxs
@@ -32,7 +33,7 @@ MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c pool.c relay
 HDRS      := $(wildcard *.h)
 
 
-.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick mutate-js
 
 all: .libs/mod_websession.so
 
@@ -86,6 +87,14 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) apache-test
+
+# ---- mutation testing of the browser library -----------------------------
+# Stryker mutates client/websession.js and runs the Node unit tests on the
+# fakes against each mutant (about 10 minutes on 2 cores); fails when a
+# survivor is not a listed equivalent in tools/mutants/js-equivalent.json.
+# Not part of `make test`.
+mutate-js: deps
+	tools/mutate-js
 
 demo: deps all
 	PORT=$(PORT) demo/run
