@@ -1,0 +1,311 @@
+// Details of websession.js's observable behaviour that the mutation campaign
+// (make mutate-js) found untested: exact limits, error names and messages,
+// close reasons, event classes and properties, header values. On the fakes
+// (no browser, no server): run with `node --test client/test/`.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { WebSession, makeFakeWebSocket, FakeServer, recordEvents } from './fake.mjs';
+
+const ID = 'Xk_-0123456789abcdefghijklmnopqr';
+const { utf8Length, backoffDelay } = WebSession._internal;
+
+function setup(t, options = {}, WS = makeFakeWebSocket()) {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const s = new WebSession('http://example.test/ws/count', {
+        WebSocket: WS, random: () => 0.5, fetch: async () => ({ status: 404, statusText: 'Not Found' }),
+        transport: 'websocket',
+        ...options,
+    });
+    const server = new FakeServer(WS, { id: ID, window: options.window || 1 << 20 });
+    return { s, WS, server, log: recordEvents(s) };
+}
+
+function handshake(server) {
+    server.attach();
+    server.read();
+}
+
+/** The reason of the session's close event, and the error's message. */
+function ends(s) {
+    const out = { close: null, error: null };
+    s.addEventListener('close', (e) => { out.close = e; });
+    s.addEventListener('error', (e) => { out.error = e; });
+    return out;
+}
+
+// ---- helpers ---------------------------------------------------------------------
+
+test('utf8Length: every range boundary, surrogate pairs and lone surrogates', () => {
+    const cases = [
+        ['', 0], ['a', 1], ['\x7f', 1], ['\x80', 2], ['\u07ff', 2], ['\u0800', 3], ['\ud7ff', 3],
+        ['\ud83d\ude00', 4], ['\ud800\udc00', 4], ['\udbff\udfff', 4], ['\udbff\udc00', 4],
+        ['\ud800', 3], ['\udbff', 3], ['\udc00', 3], ['\udfff', 3], ['\ue000', 3], ['\uffff', 3],
+        ['\ud800a', 4], ['a\ud800', 4], ['\ud800\ud800', 6], ['\udc00\ud800', 6],
+        ['\ud800\ue000', 6], ['\ud800\udbff', 6], ['x\ud83d\ude00y', 6], ['é€😀', 9],
+    ];
+    for (const [s, n] of cases) {
+        assert.equal(utf8Length(s), n, JSON.stringify(s));
+        assert.equal(utf8Length(s), Buffer.byteLength(s.toWellFormed ? s.toWellFormed() : s), JSON.stringify(s));
+    }
+});
+
+test('backoffDelay: exact values at the edges of the jitter', () => {
+    assert.equal(backoffDelay(1, 100, 10000, () => 0), 100);
+    assert.equal(backoffDelay(1, 100, 10000, () => 1), 200);
+    assert.equal(backoffDelay(3, 100, 10000, () => 0.5), 100 + 0.5 * 700);
+    assert.equal(backoffDelay(20, 100, 10000, () => 1), 10000);
+});
+
+// ---- close() arguments ------------------------------------------------------------
+
+test('close(): code limits are exact, with InvalidAccessError and its message', (t) => {
+    for (const code of [999, 1001, 2999, 5000, 1e9, NaN]) {
+        const { s } = setup(t);
+        assert.throws(() => s.close(code), (e) => {
+            assert.ok(e instanceof DOMException, 'a DOMException');
+            assert.equal(e.name, 'InvalidAccessError');
+            assert.equal(e.message, 'WebSession: close code must be 1000 or 3000-4999');
+            return true;
+        }, String(code));
+        t.mock.timers.reset();
+    }
+    for (const code of [1000, 3000, 4999, '3000']) {
+        const { s, log } = setup(t);
+        s.close(code);
+        assert.deepEqual(log, ['close:' + Number(code)]);
+        t.mock.timers.reset();
+    }
+});
+
+test('close(): the reason may have 123 bytes of UTF-8, not 124', (t) => {
+    const ok = ['a'.repeat(123), 'é'.repeat(61) + 'a', '€'.repeat(41), '😀'.repeat(30) + 'abc'];
+    const bad = ['a'.repeat(124), 'é'.repeat(62), '€'.repeat(41) + 'a', '😀'.repeat(31)];
+    for (const r of ok) {
+        const { s } = setup(t);
+        const end = ends(s);
+        s.close(1000, r);
+        assert.equal(end.close.reason, r);
+        t.mock.timers.reset();
+    }
+    for (const r of bad) {
+        const { s } = setup(t);
+        assert.throws(() => s.close(1000, r), (e) => e instanceof DOMException && e.name === 'SyntaxError'
+                      && e.message === 'WebSession: close reason longer than 123 bytes');
+        assert.equal(s.readyState, WebSession.CONNECTING);
+        t.mock.timers.reset();
+    }
+});
+
+test('close(): no reason is an empty reason; a second close() changes nothing', (t) => {
+    const { s, WS, server } = setup(t);
+    handshake(server);
+    s.close(3001);
+    assert.deepEqual(WS.last().closedWith, [3001, '']);
+    s.close(3002, 'again');
+    assert.deepEqual(WS.last().closedWith, [3001, '']);
+    assert.equal(WS.instances.length, 1);
+});
+
+// ---- URLs and construction ----------------------------------------------------------
+
+test('URLs: error messages name the URL; wss gives https for the HTTP transports', () => {
+    assert.throws(() => new WebSession('ftp://h/a', { WebSocket: makeFakeWebSocket() }),
+                  (e) => e instanceof DOMException && e.name === 'SyntaxError'
+                  && e.message === 'WebSession: the URL must be http(s) or ws(s): ftp://h/a');
+    assert.throws(() => new WebSession('nope', { WebSocket: makeFakeWebSocket() }),
+                  (e) => e instanceof DOMException && e.name === 'SyntaxError'
+                  && e.message === 'WebSession: invalid URL: nope');
+    const { resolveUrls } = WebSession._internal;
+    assert.deepEqual(resolveUrls('wss://h/a#x'), { ws: 'wss://h/a', http: 'https://h/a' });
+    assert.deepEqual(resolveUrls('https://h/a'), { ws: 'wss://h/a', http: 'https://h/a' });
+    assert.deepEqual(resolveUrls('ws://h/a'), { ws: 'ws://h/a', http: 'http://h/a' });
+});
+
+test('construction: error messages', () => {
+    assert.throws(() => new WebSession('ws://h/a', { transport: 'websocket' }),
+                  { name: 'TypeError', message: 'WebSession: no WebSocket implementation (pass options.WebSocket)' });
+    assert.throws(() => new WebSession('ws://h/a', { WebSocket: makeFakeWebSocket(), transport: 'x' }),
+                  { name: 'TypeError', message: 'WebSession: unknown transport x' });
+    // websocket alone needs no fetch; with a fetch option and no global one,
+    // auto still has the HTTP transports.
+    const saved = globalThis.fetch;
+    globalThis.fetch = undefined;
+    try {
+        const s = new WebSession('ws://h/a', { fetch: async () => new Promise(() => {}) });
+        assert.equal(s.transport, 'sse');
+        s.close();
+    } finally {
+        globalThis.fetch = saved;
+    }
+});
+
+test('construction: auto without a WebSocket option uses the global WebSocket when there is one', () => {
+    const WS = makeFakeWebSocket();
+    globalThis.WebSocket = WS;
+    try {
+        const s = new WebSession('ws://h/a');
+        assert.equal(s.transport, 'websocket');
+        assert.equal(WS.instances.length, 1, 'the global class was used');
+        s.close();
+        const s2 = new WebSession('ws://h/a', { transport: 'websocket' });
+        assert.equal(WS.instances.length, 2);
+        s2.close();
+    } finally {
+        delete globalThis.WebSocket;
+    }
+});
+
+test('construction: undefined options mean the defaults', (t) => {
+    const { s, WS } = setup(t, { connectTimeout: undefined, minBackoff: undefined });
+    assert.equal(WS.instances.length, 1);
+    t.mock.timers.tick(9999);
+    assert.equal(WS.last().closedWith, null, 'connectTimeout is 10000 by default');
+    t.mock.timers.tick(1);
+    assert.ok(WS.last().closedWith);
+    s.close();
+});
+
+test('webSocketOptions: a third constructor argument only when given', () => {
+    const args = [];
+    const Base = makeFakeWebSocket();
+    class WS extends Base {
+        constructor(...a) {
+            super(...a);
+            args.push(a.length);
+        }
+    }
+    WS.instances = Base.instances;
+    new WebSession('ws://h/a', { WebSocket: WS }).close();
+    const opts = { headers: { x: 1 } };
+    new WebSession('ws://h/a', { WebSocket: WS, webSocketOptions: opts }).close();
+    assert.deepEqual(args, [2, 3]);
+});
+
+test('binaryType: the socket\'s is arraybuffer; only blob and arraybuffer are accepted', (t) => {
+    const { s, WS } = setup(t);
+    assert.equal(WS.last().binaryType, 'arraybuffer');
+    assert.equal(s.binaryType, 'blob');
+    s.binaryType = 'nonsense';
+    assert.equal(s.binaryType, 'blob');
+    s.binaryType = 'arraybuffer';
+    assert.equal(s.binaryType, 'arraybuffer');
+    s.binaryType = 'blob';
+    assert.equal(s.binaryType, 'blob');
+    assert.equal(s.extensions, '');
+    assert.equal(s.protocol, '');
+});
+
+// ---- events ------------------------------------------------------------------------------
+
+test('events: classes and enumerable properties (CustomEvent, MessageEvent, Event)', (t) => {
+    const { s, WS, server } = setup(t);
+    const got = {};
+    for (const type of ['open', 'message', 'reconnecting', 'resumed', 'close']) {
+        s.addEventListener(type, (e) => { got[type] = e; });
+    }
+    handshake(server);
+    server.send('x');
+    WS.last().drop();
+    t.mock.timers.tick(100000);
+    handshake(server);
+    s.close(3000, 'bye');
+    WS.last().serverClose(3000, 'bye');
+    assert.ok(got.message instanceof MessageEvent);
+    assert.equal(got.message.data, 'x');
+    assert.equal(got.message.origin, 'ws://example.test');
+    assert.ok(got.reconnecting instanceof CustomEvent);
+    assert.equal(got.reconnecting.detail, 1);
+    assert.deepEqual(Object.keys(got.reconnecting).sort(), ['attempt', 'delay']);
+    assert.ok(!Object.hasOwn(got.reconnecting, 'detail'), 'detail is CustomEvent\'s own');
+    assert.ok(got.resumed instanceof CustomEvent);
+    assert.equal(got.resumed.detail, 1);
+    assert.ok(!(got.open instanceof CustomEvent) && got.open instanceof Event);
+    assert.deepEqual(Object.keys(got.close).sort(), ['code', 'reason', 'wasClean']);
+    assert.deepEqual([got.close.code, got.close.reason, got.close.wasClean], [3000, 'bye', true]);
+    assert.equal(got.close.type, 'close');
+});
+
+test('events: without CustomEvent and MessageEvent the properties are still there', (t) => {
+    const saved = { CustomEvent: globalThis.CustomEvent, MessageEvent: globalThis.MessageEvent };
+    delete globalThis.CustomEvent;
+    delete globalThis.MessageEvent;
+    try {
+        const { s, WS, server } = setup(t);
+        const got = {};
+        for (const type of ['message', 'reconnecting', 'sessionlost']) {
+            s.addEventListener(type, (e) => { got[type] = e; });
+        }
+        handshake(server);
+        server.send('x');
+        WS.last().drop();
+        t.mock.timers.tick(100000);
+        WS.last().accept();
+        WS.last().serverClose(4410, 'gone');
+        assert.equal(got.message.data, 'x');
+        assert.equal(got.message.type, 'message');
+        assert.equal(got.message.origin, 'ws://example.test');
+        assert.equal(got.reconnecting.detail, 1);
+        assert.deepEqual(got.sessionlost.detail, { code: 4410, reason: 'gone' });
+    } finally {
+        Object.assign(globalThis, saved);
+    }
+});
+
+test('events: a CloseEvent class, where there is one, makes the close event', (t) => {
+    class CloseEvent extends Event {
+        constructor(type, init) {
+            super(type);
+            this.code = init.code;
+            this.reason = init.reason;
+            this.wasClean = init.wasClean;
+        }
+    }
+    globalThis.CloseEvent = CloseEvent;
+    try {
+        const { s, WS, server } = setup(t);
+        const got = [];
+        for (const type of ['open', 'error', 'close']) s.addEventListener(type, (e) => got.push(e));
+        handshake(server);
+        WS.last().deliver('Xbad');
+        assert.deepEqual(got.map((e) => e.type), ['open', 'error', 'close']);
+        assert.ok(!(got[0] instanceof CloseEvent));
+        assert.ok(!(got[1] instanceof CloseEvent));
+        assert.ok(got[2] instanceof CloseEvent);
+        assert.deepEqual([got[2].code, got[2].reason, got[2].wasClean],
+                         [1002, 'websession.v1: unknown message type "X"', false]);
+        assert.equal(got[1].message, 'websession.v1: unknown message type "X"');
+    } finally {
+        delete globalThis.CloseEvent;
+    }
+});
+
+test('events: on<event> properties are configurable and enumerable; a non-function is null', (t) => {
+    const { s, WS, server } = setup(t);
+    for (const type of ['open', 'message', 'close', 'error', 'reconnecting', 'resumed', 'sessionlost']) {
+        const d = Object.getOwnPropertyDescriptor(WebSession.prototype, 'on' + type);
+        assert.ok(d.configurable && d.enumerable, type);
+        assert.equal(s['on' + type], null);
+    }
+    s.onopen = 'not a function';
+    assert.equal(s.onopen, null);
+    handshake(server);
+    assert.equal(s.readyState, WebSession.OPEN);
+    for (const name of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) {
+        assert.ok(Object.getOwnPropertyDescriptor(WebSession, name).enumerable, name);
+        assert.ok(Object.getOwnPropertyDescriptor(WebSession.prototype, name).enumerable, name);
+    }
+    assert.deepEqual(Object.keys(WebSession).filter((k) => /^[A-Z]+$/.test(k)),
+                     ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']);
+    void WS;
+});
+
+test('events: a server close without a reason has an empty reason', (t) => {
+    const { s, WS, server } = setup(t);
+    const end = ends(s);
+    handshake(server);
+    WS.last().onclose({ type: 'close', code: 1000, wasClean: true });   // no reason at all
+    assert.equal(end.close.code, 1000);
+    assert.equal(end.close.reason, '');
+});
