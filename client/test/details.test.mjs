@@ -5,6 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import vm from 'node:vm';
 
 import { WebSession, makeFakeWebSocket, FakeServer, recordEvents } from './fake.mjs';
 
@@ -308,4 +311,30 @@ test('events: a server close without a reason has an empty reason', (t) => {
     WS.last().onclose({ type: 'close', code: 1000, wasClean: true });   // no reason at all
     assert.equal(end.close.code, 1000);
     assert.equal(end.close.reason, '');
+});
+
+// ---- loading (as loading.test.mjs, but with `process` in the classic
+// script's global, which lets Stryker's instrumented copy run its mutants) ----
+
+test('loading: require() gives the class, also as .WebSession and .default', () => {
+    const W = createRequire(import.meta.url)('../websession.js');
+    assert.equal(typeof W, 'function');
+    assert.equal(W.WebSession, W);
+    assert.equal(W.default, W);
+    assert.equal(W.OPEN, 1);
+});
+
+test('loading: a classic script (no module, no exports) defines the global WebSession', () => {
+    const source = readFileSync(new URL('../websession.js', import.meta.url), 'utf8');
+    const g = { URL, EventTarget, Event, setTimeout, clearTimeout, process };
+    g.globalThis = g;
+    vm.createContext(g);
+    vm.runInContext(source, g, { filename: 'websession.js' });
+    assert.equal(typeof g.WebSession, 'function');
+    assert.equal(g.WebSession.CLOSED, 3);
+    assert.equal(g.module, undefined);
+    // No DOMException in that global: errors are Errors with the DOM name.
+    assert.throws(() => new g.WebSession('ftp://h/a', { WebSocket: makeFakeWebSocket() }),
+                  (e) => e.name === 'SyntaxError' && !(e instanceof DOMException)
+                  && e.message === 'WebSession: the URL must be http(s) or ws(s): ftp://h/a');
 });
