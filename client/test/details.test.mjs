@@ -338,3 +338,329 @@ test('loading: a classic script (no module, no exports) defines the global WebSe
                   (e) => e.name === 'SyntaxError' && !(e instanceof DOMException)
                   && e.message === 'WebSession: the URL must be http(s) or ws(s): ftp://h/a');
 });
+
+// ---- the WebSocket transport ---------------------------------------------------------
+
+/** A fake WebSocket class whose instances also record every send() call,
+ *  whatever their state. */
+function recordingWebSocket(extra = {}) {
+    const Base = makeFakeWebSocket();
+    class WS extends Base {
+        constructor(...a) {
+            super(...a);
+            this.allSent = [];
+            Object.assign(this, extra);
+        }
+        send(d) {
+            this.allSent.push(d);
+            super.send(d);
+        }
+    }
+    WS.instances = Base.instances;
+    WS.last = Base.last;
+    return WS;
+}
+
+test('websocket: a close() that throws is retried without arguments', (t) => {
+    const Base = makeFakeWebSocket();
+    class WS extends Base {
+        close(...a) {
+            if (a.length) throw new Error('fake: bad close arguments');
+            super.close(...a);
+        }
+    }
+    WS.instances = Base.instances;
+    WS.last = Base.last;
+    const { s, server } = setup(t, {}, WS);
+    handshake(server);
+    s.close(3000);
+    assert.deepEqual(WS.last().closedWith, [undefined, undefined]);
+});
+
+test('websocket: abort uses terminate() where there is one (no close frame)', (t) => {
+    const WS = recordingWebSocket();
+    WS.prototype.terminate = function () { this.terminated = true; this.readyState = 3; };
+    setup(t, {}, WS);
+    t.mock.timers.tick(10000);                      // connect timeout: abort
+    assert.equal(WS.instances[0].terminated, true);
+    assert.equal(WS.instances[0].closedWith, null);
+});
+
+test('websocket: a lost connection is not closed again by the session', (t) => {
+    const { WS, server } = setup(t);
+    handshake(server);
+    WS.last().drop();
+    assert.equal(WS.instances[0].closedWith, null);
+});
+
+test('websocket: a socket without a protocol property is not refused', (t) => {
+    const Base = makeFakeWebSocket();
+    class WS extends Base {
+        get protocol() { return undefined; }
+        set protocol(v) { /* an implementation without the property */ }
+    }
+    WS.instances = Base.instances;
+    WS.last = Base.last;
+    const { s, log } = setup(t, {}, WS);
+    WS.last().accept();
+    assert.deepEqual(WS.last().texts(), ['R0']);
+    WS.last().deliver('I' + ID);
+    WS.last().deliver('R0 100');
+    assert.deepEqual(log, ['open']);
+    assert.equal(s.protocol, 'websession.v1');
+});
+
+test('protocol: the server did not select websession.v1: exact reasons', (t) => {
+    for (const [p, why] of [['other', 'the server did not select websession.v1 (it chose other)'],
+                            ['', 'the server did not select websession.v1']]) {
+        const { s, WS } = setup(t);
+        const end = ends(s);
+        WS.last().accept(p);
+        assert.equal(end.close.reason, 'websession.v1: ' + why);
+        assert.equal(end.close.wasClean, false);
+        assert.deepEqual(WS.last().closedWith, [1000, 'websession.v1: ' + why]);
+        t.mock.timers.reset();
+    }
+});
+
+test('protocol errors: exact reasons, the socket closed with 1000 and at most 120 characters of them', (t) => {
+    const long = '9'.repeat(150);
+    for (const [msg, why] of [
+        ['P1', 'bad heartbeat'], ['Ibad.id', 'bad session id'], ['Iab=', 'bad session id'],
+        ['A7', 'bad acknowledgement A7'], ['A' + long, 'bad acknowledgement A' + long],
+        ['Ax1', 'bad acknowledgement Ax1'], ['A1x', 'bad acknowledgement A1x'],
+        ['R0 5', 'bad resume point R0 5'], ['R0 05', 'bad resume point R0 05'],
+        ['Rx0 5', 'bad resume point Rx0 5'], ['R0 5x', 'bad resume point R0 5x'],
+        ['R0 ', 'bad resume point R0 '],
+    ]) {
+        const { s, WS, server } = setup(t);
+        const end = ends(s);
+        handshake(server);
+        WS.last().deliver(msg);
+        const reason = 'websession.v1: ' + why;
+        assert.equal(end.close.reason, reason, msg);
+        assert.equal(end.close.code, 1002);
+        assert.equal(end.close.wasClean, false);
+        assert.equal(end.error.message, reason);
+        assert.deepEqual(WS.last().closedWith, [1000, reason.slice(0, 120)], msg);
+        t.mock.timers.reset();
+    }
+});
+
+test('protocol: an empty binary frame is refused; a binary D frame during CLOSING still counts', (t) => {
+    let x = setup(t);
+    let end = ends(x.s);
+    handshake(x.server);
+    x.WS.last().deliver(new Uint8Array(0));
+    assert.equal(end.close.reason, 'websession.v1: binary frames carry data only');
+    t.mock.timers.reset();
+    x = setup(t);
+    end = ends(x.s);
+    const got = [];
+    x.s.binaryType = 'arraybuffer';
+    x.s.onmessage = (e) => got.push(e.data);
+    handshake(x.server);
+    x.s.close();
+    x.WS.last().deliver('Xignored');
+    x.WS.last().deliver('P');
+    x.WS.last().deliver(Uint8Array.from([0x44, 7]));
+    x.WS.last().deliver('Dtext');
+    assert.equal(end.close, null, 'no protocol error while closing');
+    assert.equal(got.length, 2);
+    assert.deepEqual([...new Uint8Array(got[0])], [7]);
+    assert.equal(got[1], 'text');
+});
+
+test('resume: R without a window is fine; R below what was acknowledged is refused', (t) => {
+    let x = setup(t);
+    x.WS.last().accept();
+    x.WS.last().deliver('I' + ID);
+    x.WS.last().deliver('R0');
+    assert.equal(x.s.readyState, WebSession.OPEN);
+    x.s.send('a');
+    assert.deepEqual(x.WS.last().data(), ['a'], 'no window: no limit');
+    t.mock.timers.reset();
+    x = setup(t);
+    const end = ends(x.s);
+    handshake(x.server);
+    x.s.send('1'); x.s.send('2'); x.s.send('3');
+    x.server.read();
+    x.server.ack();                                  // A3: nothing kept
+    x.WS.last().drop();
+    t.mock.timers.tick(10000);
+    x.WS.last().accept();
+    x.WS.last().deliver('R2 100');
+    assert.equal(end.close.reason, 'websession.v1: cannot resume from R2: 3 sent, 3 acknowledged');
+    t.mock.timers.reset();
+    x = setup(t);
+    const end2 = ends(x.s);
+    x.WS.last().accept();
+    x.WS.last().deliver('R0 100');
+    assert.equal(end2.close.reason, 'websession.v1: resume point without a session id');
+});
+
+test('close: a plain server close is clean; one before an id is not', (t) => {
+    let x = setup(t);
+    let end = ends(x.s);
+    handshake(x.server);
+    x.WS.last().serverClose(1000, 'done');
+    assert.deepEqual([end.close.code, end.close.reason, end.close.wasClean], [1000, 'done', true]);
+    t.mock.timers.reset();
+    x = setup(t);
+    end = ends(x.s);
+    x.s.close(3000, 'early');
+    assert.deepEqual([end.close.code, end.close.reason, end.close.wasClean], [3000, 'early', false]);
+});
+
+test('close(): a connection lost while closing ends it at once, not cleanly, with our code', (t) => {
+    const { s, WS, server } = setup(t);
+    const end = ends(s);
+    handshake(server);
+    s.close(3000, 'bye');
+    WS.last().drop();
+    assert.deepEqual([end.close.code, end.close.reason, end.close.wasClean], [3000, 'bye', false]);
+});
+
+test('close(): the server never answering ends it after connectTimeout, not cleanly', (t) => {
+    const { s, server } = setup(t);
+    const end = ends(s);
+    handshake(server);
+    s.close(3000, 'bye');
+    t.mock.timers.tick(10000);
+    assert.deepEqual([end.close.code, end.close.reason, end.close.wasClean], [3000, 'bye', false]);
+});
+
+test('close(): while a resume is under way, no extra connection; it says goodbye once open', (t) => {
+    const { s, WS, server } = setup(t);
+    handshake(server);
+    WS.last().drop();
+    t.mock.timers.tick(10000);                      // the reconnection attempt starts
+    assert.equal(WS.instances.length, 2);
+    s.close(3000);
+    assert.equal(WS.instances.length, 2);
+    WS.last().accept();
+    assert.deepEqual(WS.last().closedWith, [3000, '']);
+});
+
+test('send(): discarded while CLOSING', (t) => {
+    const { s, server } = setup(t);
+    handshake(server);
+    s.close();
+    s.send('late');
+    assert.equal(s.bufferedAmount, 0);
+});
+
+test('a transport close without a code is a lost connection', (t) => {
+    for (const code of [undefined, null]) {
+        const { s, WS, server, log } = setup(t);
+        handshake(server);
+        WS.last().onclose({ type: 'close', code, reason: '' });
+        assert.deepEqual(log, ['open', 'reconnecting'], String(code));
+        assert.equal(s.readyState, WebSession.OPEN);
+        t.mock.timers.reset();
+    }
+});
+
+test('heartbeat: Infinity turns it off too; before the R it is not armed', (t) => {
+    let x = setup(t, { heartbeatTimeout: Infinity });
+    handshake(x.server);
+    t.mock.timers.tick(1e7);
+    assert.equal(x.WS.instances.length, 1);
+    t.mock.timers.reset();
+    x = setup(t, { heartbeatTimeout: 1000, connectTimeout: 5000 });
+    x.WS.last().accept();
+    x.WS.last().deliver('I' + ID);
+    t.mock.timers.tick(4999);
+    assert.equal(x.WS.last().closedWith, null, 'only connectTimeout counts before the R');
+});
+
+test('timeouts: a lone transport gets connectTimeout; in auto, all but the last get fallbackTimeout', async (t) => {
+    let x = setup(t, { fallbackTimeout: 4000 });
+    t.mock.timers.tick(4000);
+    assert.equal(x.WS.last().closedWith, null);
+    t.mock.timers.tick(6000);
+    assert.ok(x.WS.last().closedWith);
+    t.mock.timers.reset();
+    // auto: once the websocket opened the session, reconnections are alone too
+    x = setup(t, { transport: 'auto', fetch: () => new Promise(() => {}) });
+    assert.equal(x.s.transport, 'websocket');
+    handshake(x.server);
+    x.WS.last().drop();
+    t.mock.timers.tick(200);
+    assert.equal(x.WS.instances.length, 2);
+    t.mock.timers.tick(4000);
+    assert.equal(x.WS.last().closedWith, null, 'connectTimeout, not fallbackTimeout');
+    assert.equal(x.s.transport, 'websocket');
+});
+
+test('acks: the 20 ms timer starts with the first unacknowledged message, also after an A at 16', (t) => {
+    const { WS, server } = setup(t);
+    handshake(server);
+    const acks = () => WS.last().texts().filter((f) => f[0] === 'A');
+    for (let i = 0; i < 16; i++) server.send('m' + i);
+    assert.deepEqual(acks(), ['A16']);
+    t.mock.timers.tick(1);
+    server.send('m16');
+    t.mock.timers.tick(19);
+    assert.deepEqual(acks(), ['A16'], 'not yet: 19 ms since m16');
+    t.mock.timers.tick(1);
+    assert.deepEqual(acks(), ['A16', 'A17']);
+});
+
+test('acks: a ping answers at once and stops the pending timer', (t) => {
+    const { WS, server } = setup(t);
+    handshake(server);
+    const acks = () => WS.last().texts().filter((f) => f[0] === 'A');
+    server.send('a');
+    t.mock.timers.tick(5);
+    WS.last().deliver('P');
+    assert.deepEqual(acks(), ['A1']);
+    t.mock.timers.tick(5);
+    server.send('b');
+    t.mock.timers.tick(19);
+    assert.deepEqual(acks(), ['A1'], '20 ms from b, not from a');
+    t.mock.timers.tick(1);
+    assert.deepEqual(acks(), ['A1', 'A2']);
+});
+
+test('acks: none after our close frame, even after 16 messages', (t) => {
+    const WS = recordingWebSocket();
+    const { s, server } = setup(t, {}, WS);
+    handshake(server);
+    s.close();
+    for (let i = 0; i < 20; i++) WS.last().deliver('D' + i);
+    t.mock.timers.tick(100);
+    assert.deepEqual(WS.last().allSent.filter((f) => typeof f === 'string' && f[0] === 'A'), []);
+});
+
+test('window: nothing held is sent after our close frame', (t) => {
+    const WS = recordingWebSocket();
+    const { s, server } = setup(t, { window: 1 }, WS);
+    handshake(server);
+    s.send('a');
+    s.send('b');
+    s.close();
+    server.read();
+    server.ack();
+    assert.deepEqual(WS.last().allSent.filter((f) => typeof f === 'string' && f[0] === 'D'), ['Da']);
+});
+
+test('no Blob class: binaryType arraybuffer, binary delivered as ArrayBuffer, other values as strings', (t) => {
+    const saved = globalThis.Blob;
+    delete globalThis.Blob;
+    try {
+        const { s, WS, server } = setup(t);
+        assert.equal(s.binaryType, 'arraybuffer');
+        const got = [];
+        s.onmessage = (e) => got.push(e.data);
+        handshake(server);
+        s.binaryType = 'blob';
+        WS.last().binaryType = 'arraybuffer';
+        WS.last().deliver(Uint8Array.from([0x44, 1, 2]));
+        assert.ok(got[0] instanceof ArrayBuffer);
+        s.send(42);
+        assert.deepEqual(WS.last().data(), ['42']);
+    } finally {
+        globalThis.Blob = saved;
+    }
+});
