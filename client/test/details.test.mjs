@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import vm from 'node:vm';
 
-import { WebSession, makeFakeWebSocket, FakeServer, recordEvents } from './fake.mjs';
+import { WebSession, makeFakeWebSocket, FakeServer, recordEvents, settle } from './fake.mjs';
 
 const ID = 'Xk_-0123456789abcdefghijklmnopqr';
 const { utf8Length, backoffDelay } = WebSession._internal;
@@ -663,4 +663,155 @@ test('no Blob class: binaryType arraybuffer, binary delivered as ArrayBuffer, ot
     } finally {
         globalThis.Blob = saved;
     }
+});
+
+// ---- a first connection that failed: the explanation ---------------------------------
+
+/** Fails the first connection and its two retries, the sockets dropped
+ *  with the given close reasons (1006). */
+async function failThreeTimes(t, WS, reasons = ['', '', '']) {
+    for (const reason of reasons) {
+        const ws = WS.last();
+        ws.readyState = 3;
+        ws.onclose({ type: 'close', code: 1006, reason, wasClean: false });
+        t.mock.timers.tick(10000);
+    }
+    await settle();
+}
+
+const URL_ = 'http://example.test/ws/count';
+const REFUSED = 'the server refused the upgrade: ' + URL_ + ' is a persistent WebSession'
+    + ' script (HTTP 426 to a plain request), but it did not accept this'
+    + ' WebSocket handshake (origin, session limit or script failure: see'
+    + " the server's error log)";
+
+test('explain: the HEAD request: method, cache, credentials, an abort after connectTimeout', async (t) => {
+    const inits = [];
+    const { WS, s } = setup(t, { fetch: (url, init) => { inits.push(init); return new Promise(() => {}); } });
+    const end = ends(s);
+    for (let i = 0; i < 3; i++) {
+        WS.last().drop();
+        if (i < 2) t.mock.timers.tick(10000);
+    }
+    await settle();
+    assert.equal(inits.length, 1);
+    assert.equal(inits[0].method, 'HEAD');
+    assert.equal(inits[0].cache, 'no-store');
+    assert.equal(inits[0].credentials, 'same-origin');
+    assert.ok(inits[0].signal instanceof AbortSignal);
+    assert.equal(inits[0].signal.aborted, false);
+    t.mock.timers.tick(9999);
+    assert.equal(inits[0].signal.aborted, false);
+    t.mock.timers.tick(1);
+    assert.equal(inits[0].signal.aborted, true, 'given up after connectTimeout');
+    await settle();
+    assert.equal(end.close, null, 'this fetch ignores its signal: still waiting');
+});
+
+test('explain: without AbortController the HEAD has no signal', async (t) => {
+    const AC = globalThis.AbortController;
+    delete globalThis.AbortController;
+    try {
+        const inits = [];
+        const { WS } = setup(t, { fetch: async (url, init) => { inits.push(init); return { status: 404 }; } });
+        await failThreeTimes(t, WS);
+        assert.equal(inits.length, 1);
+        assert.equal('signal' in inits[0], false);
+    } finally {
+        globalThis.AbortController = AC;
+    }
+});
+
+test('explain: exact reasons for 426 (with and without a refusal), 0, 404 with statusText, a redirect', async (t) => {
+    const cases = [
+        [{ status: 426 }, ['', '', ''], REFUSED],
+        [{ status: 426 }, ['origin refused', '', ''], REFUSED + '; its last answer: origin refused'],
+        [{ status: 426 }, ['', 'full', ''], REFUSED + '; its last answer: full'],
+        [{ status: 0 }, ['', '', ''], 'target is not a persistent WebSession script (the server did not upgrade)'],
+        [{ status: 404, statusText: 'Not Found' }, ['', '', ''],
+         'target is not a persistent WebSession script: ' + URL_ + ' answers HTTP 404 Not Found'
+         + ' to a plain request (the server did not upgrade)'],
+        [{ status: 200, redirected: true }, ['', '', ''],
+         'target is not a persistent WebSession script: ' + URL_ + ' answers HTTP 200 after a redirect'
+         + ' to a plain request (the server did not upgrade)'],
+    ];
+    for (const [res, reasons, expected] of cases) {
+        const { WS, s } = setup(t, { fetch: async () => res });
+        const end = ends(s);
+        await failThreeTimes(t, WS, reasons);
+        assert.equal(end.close.reason, expected);
+        assert.equal(end.error.message, expected);
+        t.mock.timers.reset();
+    }
+});
+
+test('explain: a WebSocket constructor that throws on a retry is a failed attempt, its message kept', async (t) => {
+    const Base = makeFakeWebSocket();
+    let n = 0;
+    class WS extends Base {
+        constructor(...a) {
+            if (++n === 2) throw new Error('blocked port');
+            super(...a);
+        }
+    }
+    WS.instances = Base.instances;
+    WS.last = Base.last;
+    const { s } = setup(t, { fetch: async () => ({ status: 426 }) }, WS);
+    const end = ends(s);
+    WS.last().drop();
+    t.mock.timers.tick(10000);                      // the retry throws: failed at once
+    assert.equal(Base.instances.length, 1);
+    t.mock.timers.tick(10000);                      // the third attempt
+    assert.equal(Base.instances.length, 2);
+    WS.last().drop();
+    await settle();
+    assert.equal(end.close.reason, REFUSED + '; its last answer: blocked port');
+});
+
+test('explain: the global fetch when no fetch option is given', async (t) => {
+    const saved = globalThis.fetch;
+    globalThis.fetch = async () => ({ status: 418 });
+    try {
+        const { WS, s } = setup(t, { fetch: undefined });
+        const end = ends(s);
+        await failThreeTimes(t, WS);
+        assert.match(end.close.reason, /answers HTTP 418 to a plain request/);
+    } finally {
+        globalThis.fetch = saved;
+    }
+});
+
+test('explain: a close() while the explanation is pending wins', async (t) => {
+    let answer;
+    const { WS, s, server } = setup(t, { fetch: () => new Promise((r) => { answer = r; }) });
+    const log = [];
+    s.addEventListener('close', (e) => log.push(e.code));
+    // The first attempt got an id, then every attempt is lost before its R.
+    WS.last().accept();
+    WS.last().deliver('I' + ID);
+    await failThreeTimes(t, WS);
+    assert.equal(typeof answer, 'function');
+    s.close(3000);                                  // a connection only to say goodbye
+    answer({ status: 404 });
+    await settle();
+    assert.deepEqual(log, [], 'the goodbye decides, not the explanation');
+    void server;
+});
+
+test('websocket transport alone: no implementation is a TypeError', () => {
+    const { TRANSPORTS } = WebSession._internal;
+    assert.throws(() => TRANSPORTS.websocket({ ws: 'ws://h/a' }, ['websession.v1'], {}, {}),
+                  { name: 'TypeError', message: 'WebSession: no WebSocket implementation (pass options.WebSocket)' });
+});
+
+test('send: a Blob that cannot be read: the error message', async (t) => {
+    const { s, server } = setup(t);
+    handshake(server);
+    const errors = [];
+    s.onerror = (e) => errors.push(e.message);
+    const bad = new Blob(['x']);
+    bad.arrayBuffer = () => Promise.reject(new Error('unreadable'));
+    s.send(bad);
+    await settle();
+    assert.deepEqual(errors, ['WebSession: cannot read a Blob to send: Error: unreadable']);
 });
