@@ -269,3 +269,262 @@ test('close: a close event\'s message tail is kept whole', async (t) => {
     assert.deepEqual(log.at(-1), ['close', 4003, 'a: b', undefined]);
     void sseEvent;
 });
+
+// ---- down: decoding and polls --------------------------------------------------------
+
+test('down: a UTF-8 character cut between two chunks arrives whole', async (t) => {
+    const { fetch, messages } = await opened(t, 'sse');
+    const bytes = new TextEncoder().encode('data: Dé€\n\n');
+    const get = fetch.last('GET');
+    get.push(bytes.subarray(0, 9));                 // inside the é
+    await flush();
+    get.push(bytes.subarray(9));
+    await flush();
+    assert.equal(messages().at(-1), 'Dé€');
+});
+
+test('down: a refusal without a body and without WebSession-Error is still "not a WebSession script"', async (t) => {
+    const { tr, fetch, log } = transport(t, 'sse');
+    await flush();
+    tr.send('R0');
+    fetch.last().respond(404, {}, null);
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'HTTP 404: not a WebSession script', true]);
+});
+
+test('down: a refusal with WebSession-Error and an empty body', async (t) => {
+    const { tr, fetch, log } = transport(t, 'sse');
+    await flush();
+    tr.send('R0');
+    fetch.last().respond(503, { 'WebSession-Error': 'busy' }, '');
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'HTTP 503 busy', undefined]);
+});
+
+test('poll: an answer without R on the first poll: exact reason', async (t) => {
+    const { tr, fetch, log } = transport(t, 'poll', { id: ID });
+    await flush();
+    tr.send('R0');
+    fetch.last().open().push(': websession.v1\n\n').end();
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'poll failed: no resume point in the answer', undefined]);
+});
+
+test('poll: a poll that brought its R and then broke is retried after a backoff, not at once', async (t) => {
+    const { fetch } = await opened(t, 'poll');
+    assert.equal(fetch.gets().length, 1);
+    fetch.last('GET').fail();
+    await flush();
+    assert.equal(fetch.gets().length, 1, 'not at once');
+    t.mock.timers.tick(150);                        // backoffDelay(1): 100 + 0.5 * 100
+    await flush();
+    assert.equal(fetch.gets().length, 2);
+});
+
+test('down: a malformed R is passed on to the session as it is', async (t) => {
+    const { fetch, messages, closes } = await opened(t, 'sse');
+    fetch.last('GET').events('Rx');
+    await flush();
+    assert.equal(messages().at(-1), 'Rx');
+    assert.deepEqual(closes(), []);
+});
+
+// ---- up: POSTs --------------------------------------------------------------------------
+
+test('up: an R without a window: no budget, every D in one POST', async (t) => {
+    const x = transport(t, 'sse', { id: ID });
+    await flush();
+    x.tr.send('R0');
+    await flush();
+    x.fetch.last('GET').open().events('R0');
+    await flush();
+    for (const d of ['Da', 'Db', 'Dc']) x.tr.send(d);
+    await flush();
+    assert.deepEqual(x.fetch.last('POST').records().map((r) => r[1]), ['Da', 'Db', 'Dc']);
+});
+
+test('up: the budget is exact: records until it is reached, not one more', async (t) => {
+    const { tr, fetch } = await opened(t, 'sse', { window: 14 });   // 'T 2\nDa\n' is 7 bytes
+    for (const d of ['Da', 'Db', 'Dc']) tr.send(d);
+    await flush();
+    assert.deepEqual(fetch.last('POST').records().map((r) => r[1]), ['Da', 'Db']);
+});
+
+test('up: an A coming down before the first R covers nothing; a stale A does not renumber', async (t) => {
+    let x = transport(t, 'sse', { id: ID });
+    await flush();
+    x.tr.send('R0');
+    x.tr.send('Dx');
+    x.tr.send('Dy');
+    await flush();
+    x.fetch.last('GET').open().events('A1', 'R0 1000');
+    await flush();
+    assert.deepEqual(x.fetch.last('POST').records().map((r) => r[1]), ['Dx', 'Dy']);
+    t.mock.timers.reset();
+    x = await opened(t, 'sse', { n: 5 });
+    x.fetch.last('GET').events('A2');
+    await flush();
+    x.tr.send('Dz');
+    await flush();
+    assert.equal(x.fetch.last('POST').headers['websession-sequence'], '6');
+});
+
+test('up: an A coming down drops a held D before its re-send', async (t) => {
+    const { tr, fetch } = await opened(t, 'sse');
+    tr.send('Dx');
+    await flush();
+    fetch.last('POST').respond(200, {}, 'A0');      // the server took nothing
+    await flush();
+    fetch.last('GET').events('A1');                 // ... then it did, says the down side
+    await flush();
+    t.mock.timers.tick(1000);
+    await flush();
+    assert.equal(fetch.posts().length, 1, 'nothing to send again');
+});
+
+test('up: re-sends keep their pause while the server takes some, and grow while it takes none', async (t) => {
+    const { tr, fetch } = await opened(t, 'sse');
+    for (const d of ['D1', 'D2', 'D3']) tr.send(d);
+    await flush();
+    fetch.last('POST').respond(200, {}, 'A1');      // took one: pause 100
+    await flush();
+    t.mock.timers.tick(100);
+    await flush();
+    assert.equal(fetch.posts().length, 2);
+    assert.equal(fetch.last('POST').headers['websession-sequence'], '2');
+    fetch.last('POST').respond(200, {}, 'A2');      // took one more: still 100
+    await flush();
+    t.mock.timers.tick(100);
+    await flush();
+    assert.equal(fetch.posts().length, 3);
+    fetch.last('POST').respond(200, {}, 'A2');      // took none: 200
+    await flush();
+    t.mock.timers.tick(199);
+    await flush();
+    assert.equal(fetch.posts().length, 3);
+    t.mock.timers.tick(1);
+    await flush();
+    assert.equal(fetch.posts().length, 4);
+});
+
+test('up: an ack-only POST during a hold does not reset the growing pause', async (t) => {
+    const { tr, fetch } = await opened(t, 'sse');
+    tr.send('Dx');
+    await flush();
+    fetch.last('POST').respond(200, {}, 'A0');      // took none: pause 100
+    await flush();
+    tr.send('A3');
+    await flush();
+    assert.deepEqual(fetch.last('POST').records(), [['T', 'A3']]);
+    fetch.last('POST').respond(200, {}, 'A0');
+    await flush();
+    t.mock.timers.tick(100);
+    await flush();
+    assert.equal(fetch.posts().length, 3, 'the re-send');
+    fetch.last('POST').respond(200, {}, 'A0');      // took none again: 200
+    await flush();
+    t.mock.timers.tick(100);
+    await flush();
+    assert.equal(fetch.posts().length, 3, 'not after 100');
+    t.mock.timers.tick(100);
+    await flush();
+    assert.equal(fetch.posts().length, 4);
+});
+
+test('up: a close before the first R goes with Sequence 1; its answer is no acknowledgement', async (t) => {
+    const x = transport(t, 'sse', { id: ID });
+    await flush();
+    x.tr.send('R0');
+    x.fetch.last('GET').open();
+    await flush();
+    x.tr.close(1000, 'early');
+    await flush();
+    const post = x.fetch.last('POST');
+    assert.deepEqual(post.records(), [['T', 'C1000 early']]);
+    assert.equal(post.headers['websession-sequence'], '1');
+    post.respond(200, {}, 'A0');
+    await flush();
+    assert.deepEqual(x.messages(), []);
+});
+
+test('up: a hold is not started by a POST before the first R', async (t) => {
+    const x = transport(t, 'sse', { id: ID });
+    await flush();
+    x.tr.send('R0');
+    x.fetch.last('GET').open();
+    await flush();
+    x.tr.send('A3');
+    await flush();
+    x.fetch.last('POST').respond(200, {}, 'A0');
+    await flush();
+    x.fetch.last('GET').events('R0 1000');
+    await flush();
+    x.tr.send('Dx');
+    await flush();
+    assert.equal(x.fetch.posts().length, 2, 'at once');
+    assert.deepEqual(x.fetch.last('POST').records(), [['T', 'Dx']]);
+});
+
+test('up: answers: not 200 is no acknowledgement; bad ones have exact reasons', async (t) => {
+    const long = 'Z'.repeat(100);
+    for (const [status, headers, body, expected] of [
+        [200, {}, 'A1x', [1002, 'websession.v1: bad answer to a POST: "A1x"']],
+        [200, {}, 'xA1', [1002, 'websession.v1: bad answer to a POST: "xA1"']],
+        [200, {}, long, [1002, 'websession.v1: bad answer to a POST: ' + JSON.stringify(long.slice(0, 40))]],
+        [410, {}, '', [4410, 'session unknown or expired']],
+        [400, {}, '', [1002, 'websession.v1: HTTP 400']],
+        [409, { 'WebSession-Error': 'bad-sequence' }, '', [1002, 'websession.v1: HTTP 409 bad-sequence']],
+        [404, {}, 'A1', [1002, 'websession.v1: A1']],
+    ]) {
+        const { tr, fetch, log } = await opened(t, 'sse');
+        tr.send('Dx');
+        await flush();
+        fetch.last('POST').respond(status, headers, body);
+        await flush();
+        assert.deepEqual(log.at(-1), ['close', ...expected, undefined], body);
+        t.mock.timers.reset();
+    }
+});
+
+test('up: POSTs failing until connectTimeout: exact reasons', async (t) => {
+    for (const [fail, reason] of [
+        [(r) => r.fail(new TypeError('fetch failed')), 'POST failed: request failed: fetch failed'],
+        [(r) => r.fail('boom'), 'POST failed: request failed: boom'],
+        [(r) => r.respond(503, {}, 'busy'), 'POST failed: HTTP 503: busy'],
+        [(r) => r.respond(502, {}, ''), 'POST failed: HTTP 502'],
+    ]) {
+        const { tr, fetch, log } = await opened(t, 'sse', { connectTimeout: 1000 });
+        tr.send('Dx');
+        await flush();
+        for (let i = 0; i < 20 && log.at(-1)[0] !== 'close'; i++) {
+            const p = fetch.last('POST');
+            if (p.live && !p.answered) fail(p);
+            await flush();
+            t.mock.timers.tick(10000);
+            await flush();
+        }
+        assert.deepEqual(log.at(-1), ['close', 1006, reason, undefined]);
+        t.mock.timers.reset();
+    }
+});
+
+test('up: a failed ack POST is retried with the newest ack', async (t) => {
+    let x = await opened(t, 'sse');
+    x.tr.send('A5');
+    await flush();
+    x.fetch.last('POST').fail();
+    await flush();
+    x.tr.send('A7');                               // newer, while the retry waits
+    t.mock.timers.tick(10000);
+    await flush();
+    assert.deepEqual(x.fetch.last('POST').records(), [['T', 'A7']]);
+    t.mock.timers.reset();
+    x = await opened(t, 'sse');
+    x.tr.send('A5');
+    await flush();
+    x.fetch.last('POST').fail();
+    await flush();
+    t.mock.timers.tick(10000);
+    await flush();
+    assert.deepEqual(x.fetch.last('POST').records(), [['T', 'A5']], 'the same ack again');
+});
