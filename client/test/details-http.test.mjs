@@ -528,3 +528,44 @@ test('up: a failed ack POST is retried with the newest ack', async (t) => {
     await flush();
     assert.deepEqual(x.fetch.last('POST').records(), [['T', 'A5']], 'the same ack again');
 });
+
+test('sse parser: other fields do not set the type; a CR-LF cut once does not eat later LFs', () => {
+    const { sseParser } = WebSession._internal;
+    const got = [];
+    let p = sseParser((type, data) => got.push([type, data]));
+    p.push('retry: 10\nid: 7\ndata: x\n\n');
+    assert.deepEqual(got, [['', 'x']]);
+    got.length = 0;
+    p = sseParser((type, data) => got.push([type, data]));
+    p.push('data: a\r');
+    p.push('\n');                                   // the LF of that CRLF
+    p.push('\n');                                   // an empty line: dispatch
+    assert.deepEqual(got, [['', 'a']]);
+});
+
+test('down: an R the transport cannot read does not start the uploads', async (t) => {
+    const x = transport(t, 'sse', { id: ID });
+    await flush();
+    x.tr.send('R0');
+    x.tr.send('Dx');
+    await flush();
+    x.fetch.last('GET').open().events('R01 100');
+    await flush();
+    assert.equal(x.fetch.posts().length, 0);
+    x.fetch.last('GET').events('R0 100');
+    await flush();
+    assert.equal(x.fetch.posts().length, 1);
+});
+
+test('no fetch declared at all (not even undefined): TypeErrors, not ReferenceErrors', async (t) => {
+    const saved = globalThis.fetch;
+    delete globalThis.fetch;
+    try {
+        assert.throws(() => TRANSPORTS.sse(URLS, ['websession.v1'], {}, {}), TypeError);
+        assert.throws(() => new WebSession('ws://h/a'), { name: 'TypeError' });
+        assert.throws(() => new WebSession('ws://h/a', { transport: 'sse' }), TypeError);
+    } finally {
+        globalThis.fetch = saved;
+    }
+    void t;
+});

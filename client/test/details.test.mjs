@@ -815,3 +815,16 @@ test('send: a Blob that cannot be read: the error message', async (t) => {
     await settle();
     assert.deepEqual(errors, ['WebSession: cannot read a Blob to send: Error: unreadable']);
 });
+
+test('explain: no fetch declared at all: the generic reason', async (t) => {
+    const saved = globalThis.fetch;
+    delete globalThis.fetch;
+    try {
+        const { WS, s } = setup(t, { fetch: undefined });
+        const end = ends(s);
+        await failThreeTimes(t, WS);
+        assert.equal(end.close.reason, 'target is not a persistent WebSession script (the server did not upgrade)');
+    } finally {
+        globalThis.fetch = saved;
+    }
+});
