@@ -828,3 +828,21 @@ test('explain: no fetch declared at all: the generic reason', async (t) => {
         globalThis.fetch = saved;
     }
 });
+
+test('acks: a lost connection takes its ack timer along; the new one starts its own', (t) => {
+    const { WS, server } = setup(t, { minBackoff: 0 });
+    handshake(server);
+    const acks = () => WS.last().texts().filter((f) => f[0] === 'A');
+    server.send('a');                               // ack timer: t = 20
+    t.mock.timers.tick(5);
+    WS.last().drop();
+    t.mock.timers.tick(0);                          // minBackoff 0: reconnect at once
+    assert.equal(WS.instances.length, 2);
+    handshake(server);                              // R1: the server has our count
+    t.mock.timers.tick(5);
+    server.send('b');                               // t = 10: a new timer, t = 30
+    t.mock.timers.tick(10);
+    assert.deepEqual(acks(), [], 'not at t = 20');
+    t.mock.timers.tick(10);
+    assert.deepEqual(acks(), ['A2']);
+});
