@@ -276,9 +276,9 @@ test('down: a UTF-8 character cut between two chunks arrives whole', async (t) =
     const { fetch, messages } = await opened(t, 'sse');
     const bytes = new TextEncoder().encode('data: Dé€\n\n');
     const get = fetch.last('GET');
-    get.push(bytes.subarray(0, 9));                 // inside the é
+    get.push(bytes.subarray(0, 8));                 // inside the é
     await flush();
-    get.push(bytes.subarray(9));
+    get.push(bytes.subarray(8));
     await flush();
     assert.equal(messages().at(-1), 'Dé€');
 });
@@ -522,10 +522,22 @@ test('up: a failed ack POST is retried with the newest ack', async (t) => {
     x = await opened(t, 'sse');
     x.tr.send('A5');
     await flush();
+    x.tr.send('A7');                               // newer, while the POST is under way
     x.fetch.last('POST').fail();
     await flush();
     t.mock.timers.tick(10000);
     await flush();
+    assert.equal(x.fetch.posts().length, 2);
+    assert.deepEqual(x.fetch.last('POST').records(), [['T', 'A7']]);
+    t.mock.timers.reset();
+    x = await opened(t, 'sse');
+    x.tr.send('A5');
+    await flush();
+    x.fetch.last('POST').fail();
+    await flush();
+    t.mock.timers.tick(10000);
+    await flush();
+    assert.equal(x.fetch.posts().length, 2);
     assert.deepEqual(x.fetch.last('POST').records(), [['T', 'A5']], 'the same ack again');
 });
 
@@ -568,4 +580,79 @@ test('no fetch declared at all (not even undefined): TypeErrors, not ReferenceEr
         globalThis.fetch = saved;
     }
     void t;
+});
+
+/** A Response whose body stream records its cancellation. */
+function cancellableResponse(status, headers) {
+    const state = { cancelled: false, controller: null };
+    const body = new ReadableStream({
+        start: (c) => { state.controller = c; },
+        cancel: () => { state.cancelled = true; },
+    });
+    return { res: new Response(body, { status, headers }), state };
+}
+
+test('down: a refused answer\'s body is cancelled, not left open', async (t) => {
+    const { tr, fetch, log } = transport(t, 'sse');
+    await flush();
+    tr.send('R0');
+    const { res, state } = cancellableResponse(404, { 'Content-Type': 'text/html' });
+    const r = fetch.last();
+    r.answered = true;
+    r.ended = true;
+    r.resolve(res);
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'HTTP 404 (text/html): not a WebSession script', true]);
+    assert.equal(state.cancelled, true);
+});
+
+test('down: after abort, a fetch that ignores its signal has its stream cancelled', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let answer;
+    const fetch = () => new Promise((r) => { answer = r; });
+    const log = [];
+    const tr = TRANSPORTS.sse(URLS, ['websession.v1', 'websession.id.' + ID], { fetch, connectTimeout: 10000 }, {
+        open: () => {}, message: (d) => log.push(d), close: (...a) => log.push(['close', ...a]),
+    });
+    await flush();
+    tr.send('R0');
+    const { res, state } = cancellableResponse(200, { 'Content-Type': 'text/event-stream' });
+    answer(res);
+    await flush();
+    state.controller.enqueue(new TextEncoder().encode('data: R0 100\n\n'));
+    await flush();
+    assert.deepEqual(log, ['R0 100']);
+    tr.abort();
+    state.controller.enqueue(new TextEncoder().encode('data: Dlate\n\n'));
+    await flush();
+    assert.equal(state.cancelled, true);
+    assert.deepEqual(log, ['R0 100'], 'nothing after abort');
+});
+
+test('poll: a retried poll is not an opening poll', async (t) => {
+    const { fetch } = await opened(t, 'poll');
+    assert.equal(fetch.last('GET').headers['websession-poll'], 'open');
+    fetch.last('GET').fail();
+    await flush();
+    t.mock.timers.tick(150);
+    await flush();
+    assert.equal(fetch.gets().length, 2);
+    assert.equal(fetch.last('GET').headers['websession-poll'], undefined);
+    fetch.last('GET').respond(404, { 'Content-Type': 'text/html' }, 'proxy');
+    await flush();
+    t.mock.timers.tick(1000);
+    await flush();
+    assert.equal(fetch.gets().length, 3, 'a later poll refused without WebSession-Error is retried, not fatal');
+});
+
+test('up: a 200 answer whose body cannot be read is a bad answer', async (t) => {
+    const { tr, fetch, log } = await opened(t, 'sse');
+    tr.send('Dx');
+    await flush();
+    const r = fetch.last('POST');
+    r.answered = true;
+    r.ended = true;
+    r.resolve({ status: 200, headers: new Headers(), text: async () => { throw new TypeError('broken'); } });
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1002, 'websession.v1: bad answer to a POST: ""', undefined]);
 });

@@ -47,6 +47,9 @@ test('utf8Length: every range boundary, surrogate pairs and lone surrogates', ()
         ['\ud800', 3], ['\udbff', 3], ['\udc00', 3], ['\udfff', 3], ['\ue000', 3], ['\uffff', 3],
         ['\ud800a', 4], ['a\ud800', 4], ['\ud800\ud800', 6], ['\udc00\ud800', 6],
         ['\ud800\ue000', 6], ['\ud800\udbff', 6], ['x\ud83d\ude00y', 6], ['é€😀', 9],
+        // a low surrogate after a character that is not a high surrogate
+        ['\u0800\udc00', 6], ['\ud7ff\udc00', 6], ['\udc00\udc00', 6], ['\ue000\udc00', 6],
+        ['a\udc00', 4], ['\u07ff\udc00', 5],
     ];
     for (const [s, n] of cases) {
         assert.equal(utf8Length(s), n, JSON.stringify(s));
@@ -444,6 +447,63 @@ test('protocol errors: exact reasons, the socket closed with 1000 and at most 12
         assert.equal(end.error.message, reason);
         assert.deepEqual(WS.last().closedWith, [1000, reason.slice(0, 120)], msg);
         t.mock.timers.reset();
+    }
+});
+
+test('protocol: a first R with bad counts is refused with its exact reason', (t) => {
+    for (const [r, why] of [
+        ['R0 05', 'bad resume point R0 05'], ['R00 5', 'bad resume point R00 5'],
+        ['Rx0 5', 'bad resume point Rx0 5'], ['R0 5x', 'bad resume point R0 5x'],
+        ['R0 x5', 'bad resume point R0 x5'], ['R' + '1'.repeat(21), 'bad resume point R' + '1'.repeat(21)],
+        ['R5 100', 'cannot resume from R5: 0 sent, 0 acknowledged'],
+    ]) {
+        const { s, WS } = setup(t);
+        const end = ends(s);
+        WS.last().accept();
+        WS.last().deliver('I' + ID);
+        WS.last().deliver(r);
+        assert.equal(end.close && end.close.reason, 'websession.v1: ' + why, r);
+        t.mock.timers.reset();
+    }
+});
+
+test('close(): nothing goes out after our close frame, not even a Blob read since', async (t) => {
+    const WS = recordingWebSocket();
+    const { s, server } = setup(t, {}, WS);
+    handshake(server);
+    s.send(new Blob(['late']));
+    s.close();
+    await settle();
+    const frames = WS.last().allSent;
+    assert.deepEqual(frames.filter((f) => typeof f !== 'string' || f[0] === 'D'), []);
+});
+
+test('heartbeat: Infinity with real timers (setTimeout would fire at once)', async () => {
+    const WS = makeFakeWebSocket();
+    const s = new WebSession('ws://h/a', { WebSocket: WS, heartbeatTimeout: Infinity, transport: 'websocket' });
+    const server = new FakeServer(WS, { id: ID });
+    handshake(server);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(WS.instances.length, 1, 'no heartbeat timeout');
+    assert.equal(WS.last().closedWith, null);
+    s.close();
+    WS.last().serverClose(1000);
+    assert.equal(s.readyState, WebSession.CLOSED);
+});
+
+test('auto: with a global fetch, the HTTP transports are candidates too', (t) => {
+    const saved = globalThis.fetch;
+    globalThis.fetch = () => new Promise(() => {});
+    try {
+        t.mock.timers.enable({ apis: ['setTimeout'] });
+        const WS = makeFakeWebSocket();
+        const s = new WebSession('ws://h/a', { WebSocket: WS });
+        assert.equal(s.transport, 'websocket');
+        WS.last().drop();
+        assert.equal(s.transport, 'sse');
+        s.close();
+    } finally {
+        globalThis.fetch = saved;
     }
 });
 
