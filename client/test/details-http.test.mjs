@@ -656,3 +656,20 @@ test('up: a 200 answer whose body cannot be read is a bad answer', async (t) => 
     await flush();
     assert.deepEqual(log.at(-1), ['close', 1002, 'websession.v1: bad answer to a POST: ""', undefined]);
 });
+
+test('down: aborted while a refusal\'s body is read: no close event after all', async (t) => {
+    const { tr, fetch, log } = transport(t, 'sse');
+    await flush();
+    tr.send('R0');
+    const { res, state } = cancellableResponse(410, { 'WebSession-Error': 'session-unknown' });
+    const r = fetch.last();
+    r.answered = true;
+    r.ended = true;
+    r.resolve(res);
+    await flush();
+    tr.abort();
+    state.controller.enqueue(new TextEncoder().encode('gone'));
+    state.controller.close();
+    await flush();
+    assert.deepEqual(log, [['open']]);
+});
