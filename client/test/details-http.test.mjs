@@ -673,3 +673,64 @@ test('down: aborted while a refusal\'s body is read: no close event after all', 
     await flush();
     assert.deepEqual(log, [['open']]);
 });
+
+// ---- what stays behind after abort: timers and signals ---------------------------------
+
+const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+test('abort: no timer of the transport stays behind (real timers)', async () => {
+    const fetch = makeFakeFetch();
+    const tr = TRANSPORTS.sse(URLS, ['websession.v1', 'websession.id.' + ID], {
+        fetch, minBackoff: 100, maxBackoff: 10000, connectTimeout: 10000, random: () => 0.5,
+    }, { open() {}, message() {}, close() {} });
+    await flush();
+    tr.send('R0');
+    fetch.last('GET').open().events('R0 1000');
+    await flush();
+    const base = activeTimers();
+    tr.send('Dx');
+    await flush();
+    fetch.last('POST').fail();                      // a retry after a backoff: a timer
+    await flush();
+    assert.equal(activeTimers(), base + 1);
+    tr.abort();
+    assert.equal(activeTimers(), base, 'abort cleared it');
+});
+
+test('abort: only requests still under way are aborted, not those that ended', async (t) => {
+    const { tr, fetch } = await opened(t, 'poll');
+    const firstPoll = fetch.last('GET');
+    firstPoll.end();                                // a complete poll: the next one starts
+    await flush();
+    tr.send('Dx');
+    await flush();
+    const post = fetch.last('POST');
+    post.respond(200, {}, 'A1');
+    await flush();
+    const secondPoll = fetch.last('GET');
+    assert.notEqual(secondPoll, firstPoll);
+    tr.abort();
+    assert.equal(firstPoll.init.signal.aborted, false);
+    assert.equal(post.init.signal.aborted, false);
+    assert.equal(secondPoll.init.signal.aborted, true);
+});
+
+test('abort: a POST or a poll under way leaves no retry timer behind (real timers)', async () => {
+    for (const variant of ['sse', 'poll']) {
+        const fetch = makeFakeFetch();
+        const tr = TRANSPORTS[variant](URLS, ['websession.v1', 'websession.id.' + ID], {
+            fetch, minBackoff: 100, maxBackoff: 10000, connectTimeout: 10000, random: () => 0.5,
+        }, { open() {}, message() {}, close() {} });
+        await flush();
+        tr.send('R0');
+        fetch.last('GET').open().events('R0 1000');
+        await flush();
+        tr.send('Dx');
+        await flush();
+        assert.ok(fetch.last('POST').live);
+        const base = activeTimers();
+        tr.abort();                                 // the POST (and a poll) fail with AbortError
+        await flush();
+        assert.equal(activeTimers(), base, variant);
+    }
+});

@@ -906,3 +906,59 @@ test('acks: a lost connection takes its ack timer along; the new one starts its 
     t.mock.timers.tick(10);
     assert.deepEqual(acks(), ['A2']);
 });
+
+// ---- timers that close() and the end leave behind (real timers) ------------------------
+
+const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+test('close(): a scheduled reconnection does not stay behind (real timers)', async () => {
+    const WS = makeFakeWebSocket();
+    const base = activeTimers();
+    const s = new WebSession('ws://h/a', { WebSocket: WS, transport: 'websocket', heartbeatTimeout: 0 });
+    const server = new FakeServer(WS, { id: ID });
+    handshake(server);
+    WS.last().drop();                               // the retry timer
+    assert.equal(activeTimers(), base + 1);
+    s.close();                                      // a connection only to say goodbye
+    assert.equal(WS.instances.length, 2);
+    assert.equal(activeTimers(), base + 1, 'its connect timer, not the retry any more');
+    WS.last().accept();
+    WS.last().serverClose(1000);
+    assert.equal(s.readyState, WebSession.CLOSED);
+    assert.equal(activeTimers(), base);
+});
+
+test('close(): a pending ack timer does not stay behind (real timers)', async () => {
+    const WS = makeFakeWebSocket();
+    const base = activeTimers();
+    const s = new WebSession('ws://h/a', { WebSocket: WS, transport: 'websocket', heartbeatTimeout: 0 });
+    const server = new FakeServer(WS, { id: ID });
+    handshake(server);
+    assert.equal(activeTimers(), base);
+    server.send('x');                               // the ack timer
+    assert.equal(activeTimers(), base + 1);
+    s.close();
+    assert.equal(activeTimers(), base + 1, 'the close timer, not the ack timer any more');
+    WS.last().serverClose(1000);
+    assert.equal(activeTimers(), base);
+});
+
+test('explain: the HEAD\'s abort timer is cleared once it is answered (real timers)', async () => {
+    const WS = makeFakeWebSocket();
+    const inits = [];
+    const base = activeTimers();
+    const s = new WebSession('ws://h/a', {
+        WebSocket: WS, transport: 'websocket', minBackoff: 1, maxBackoff: 1,
+        fetch: async (url, init) => { inits.push(init); return { status: 404 }; },
+    });
+    const end = ends(s);
+    for (let i = 0; i < 3; i++) {
+        WS.last().drop();
+        await new Promise((r) => setTimeout(r, 5));
+    }
+    await settle();
+    assert.match(end.close.reason, /answers HTTP 404/);
+    assert.equal(inits.length, 1);
+    assert.equal(activeTimers(), base, 'no timer left');
+    assert.equal(inits[0].signal.aborted, false);
+});
