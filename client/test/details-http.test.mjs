@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { WebSession, makeFakeFetch, sseEvent, settle } from './fake.mjs';
+import { WebSession, makeFakeFetch, settle } from './fake.mjs';
 
 const ID = 'Xk_-0123456789abcdefghijklmnopqr';
 const { TRANSPORTS } = WebSession._internal;
@@ -40,7 +40,7 @@ async function opened(t, variant, { m = 0, n = 0, window = 1 << 20, ...rest } = 
     return x;
 }
 
-test('construction: the message names the transport; the global fetch is the default', async (t) => {
+test('construction: the message names the transport; the global fetch is the default', async () => {
     const saved = globalThis.fetch;
     globalThis.fetch = undefined;
     try {
@@ -64,7 +64,6 @@ test('construction: the message names the transport; the global fetch is the def
     } finally {
         globalThis.AbortController = AC;
     }
-    void t;
 });
 
 test('down: the GET\'s method is GET; one R starts one GET; nothing after abort', async (t) => {
@@ -267,7 +266,6 @@ test('close: a close event\'s message tail is kept whole', async (t) => {
     fetch.last('GET').push('event: close\ndata: 4003 a: b\n\n');
     await flush();
     assert.deepEqual(log.at(-1), ['close', 4003, 'a: b', undefined]);
-    void sseEvent;
 });
 
 // ---- down: decoding and polls --------------------------------------------------------
@@ -569,7 +567,7 @@ test('down: an R the transport cannot read does not start the uploads', async (t
     assert.equal(x.fetch.posts().length, 1);
 });
 
-test('no fetch declared at all (not even undefined): TypeErrors, not ReferenceErrors', async (t) => {
+test('no fetch declared at all (not even undefined): TypeErrors, not ReferenceErrors', () => {
     const saved = globalThis.fetch;
     delete globalThis.fetch;
     try {
@@ -579,7 +577,6 @@ test('no fetch declared at all (not even undefined): TypeErrors, not ReferenceEr
     } finally {
         globalThis.fetch = saved;
     }
-    void t;
 });
 
 /** A Response whose body stream records its cancellation. */

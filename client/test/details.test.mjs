@@ -288,7 +288,7 @@ test('events: a CloseEvent class, where there is one, makes the close event', (t
 });
 
 test('events: on<event> properties are configurable and enumerable; a non-function is null', (t) => {
-    const { s, WS, server } = setup(t);
+    const { s, server } = setup(t);
     for (const type of ['open', 'message', 'close', 'error', 'reconnecting', 'resumed', 'sessionlost']) {
         const d = Object.getOwnPropertyDescriptor(WebSession.prototype, 'on' + type);
         assert.ok(d.configurable && d.enumerable, type);
@@ -304,7 +304,6 @@ test('events: on<event> properties are configurable and enumerable; a non-functi
     }
     assert.deepEqual(Object.keys(WebSession).filter((k) => /^[A-Z]+$/.test(k)),
                      ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']);
-    void WS;
 });
 
 test('events: a server close without a reason has an empty reason', (t) => {
@@ -843,7 +842,7 @@ test('explain: the global fetch when no fetch option is given', async (t) => {
 
 test('explain: a close() while the explanation is pending wins', async (t) => {
     let answer;
-    const { WS, s, server } = setup(t, { fetch: () => new Promise((r) => { answer = r; }) });
+    const { WS, s } = setup(t, { fetch: () => new Promise((r) => { answer = r; }) });
     const log = [];
     s.addEventListener('close', (e) => log.push(e.code));
     // The first attempt got an id, then every attempt is lost before its R.
@@ -855,7 +854,6 @@ test('explain: a close() while the explanation is pending wins', async (t) => {
     answer({ status: 404 });
     await settle();
     assert.deepEqual(log, [], 'the goodbye decides, not the explanation');
-    void server;
 });
 
 test('websocket transport alone: no implementation is a TypeError', () => {
