@@ -7,7 +7,8 @@
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
-#   make mutate     the mutation campaign (tools/mutate; not part of make test)
+#   make mutate     the mutation campaigns, C and JS (make mutate-c, make mutate-js;
+#                   tools/mutate, tools/mutate-js; not part of make test)
 
 APXS      ?= apxs
 LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
@@ -35,7 +36,7 @@ HDRS      := $(wildcard *.h)
 
 
 .PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick \
-        mutate mutate-c
+        mutate mutate-c mutate-js
 
 all: .libs/mod_websession.so
 
@@ -97,6 +98,14 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) apache-test
 
+# ---- mutation testing of the browser library -----------------------------
+# Stryker mutates client/websession.js and runs the Node unit tests on the
+# fakes against each mutant (about 10 minutes on 2 cores); fails when a
+# survivor is not a listed equivalent in tools/mutants/js-equivalent.json.
+# Not part of `make test`.
+mutate-js: deps
+	tools/mutate-js
+
 demo: deps all
 	PORT=$(PORT) demo/run
 
@@ -105,7 +114,9 @@ demo: deps all
 # (build/mutate/) and runs the tests that should catch each; fails on a
 # survivor the list does not explain.  Too slow for make test: run it before
 # changing the code it covers.  MUTATE_ARGS: e.g. --no-full, --only name.
-mutate: mutate-c
+# Both run even if one fails; either failing fails the target.
+mutate:
+	@status=0; $(MAKE) mutate-c || status=1; $(MAKE) mutate-js || status=1; exit $$status
 
 mutate-c: deps
 	tools/mutate $(MUTATE_ARGS)
