@@ -118,6 +118,7 @@ my @CHECKS = (
     [ buffer_full_partial_A       => '/ws/late-reader (reads nothing for 2 s): 15 records of 100 kB and C1000 in one POST: A<k>, 0 < k < 15' ],
     [ buffer_full_stops_at_D      => '... the C behind the first untaken D is not looked at: no close event (answers to what was taken may come)' ],
     [ buffer_full_resend_exact    => '... the rest sent again once the script reads: A15, all 15 answers once, in order' ],
+    [ buffer_full_acks_taken      => 'an A behind a D left for a full queue is still taken (a resume below it: 4409)' ],
     [ ping_sse_P                  => '/ping (WebSessionPing N) over sse: "data: P", not before N s after the GET (N + 5 s allowed)' ],
     [ ping_sse_answered_stays     => '... answering each P with a POST of A<n>, the stream stays for 2N + 3 s (past the dead-connection time), at most one P per N s' ],
     [ ping_sse_silent_dropped     => '... silent, the stream is dropped without a close event, not before 2N + 1 s after the last POST (3N + 6 s allowed)' ],

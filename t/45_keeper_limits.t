@@ -59,6 +59,7 @@ my @CHECKS = (
     [ window_echo             => 'v1 on /limits-small, cat echoing what the client sends within its window, never acknowledging: at most the window of data' ],
     [ silent_local_rtt        => 'a root process connected to the keeper\'s socket, silent for 5 s: every round trip of the session (one per 100 ms) under 50 ms' ],
     [ silent_local_session    => '... and the session echoes afterwards' ],
+    [ silent_local_dropped    => '... and the keeper closed the silent connection, unanswered, 3 s after it connected' ],
     [ silent_local_many       => '12 silent local connections at once for 4 s: every round trip under 50 ms, echo afterwards' ],
     [ slow_post_ticks         => 'sse on /limits-ticker, a POST body trickling in over 5 s: every tick meanwhile arrives within 200 ms' ],
     [ slow_post_200           => '... the slow POST is answered 200 "A1"' ],

@@ -99,6 +99,7 @@ CHECKS = [
     "post_error_ends_1002", "post_too_large_413", "post_at_limit_taken",
     # the buffer toward the script full (/ws/late-reader)
     "buffer_full_partial_A", "buffer_full_stops_at_D", "buffer_full_resend_exact",
+    "buffer_full_acks_taken",
     # heartbeats (/ping, WebSessionPing 1)
     "ping_sse_P", "ping_sse_answered_stays", "ping_sse_silent_dropped",
     "ping_sse_resume", "ping_poll_P", "ping_polls_keep_alive",
@@ -1058,6 +1059,39 @@ class Run(CheckRun):
                    "POST Dx: %s %r; POST A1: %s %s %r; then the poll: %r, %s"
                    % (st, text, st2, err2, text2, ms, how))
 
+    async def acks_behind_full(self):
+        """The A records of a POST are taken even behind D records the
+        server leaves because its queue toward the script is full
+        (/limits-firehose: WebSessionBuffer 4096, a script that never reads
+        and writes without end): the A frees the window toward the client."""
+        r = await self.down("/limits-firehose", "sse", 0)
+        sid = r.h("Session-ID")
+        seen = await self.data(r, 10)
+        line = "D" + "y" * 99
+        k, last, posts = 0, -1, 0
+        while k != last and posts < 40:           # until a POST takes nothing more
+            last = k
+            st, err, text, _ = await self.post("/limits-firehose", sid, k + 1,
+                                               recs(*[line] * 500))
+            posts += 1
+            if st != 200 or not text[1:].isdigit():
+                break
+            k = int(text[1:])
+        st, err, text, _ = await self.post("/limits-firehose", sid, k + 1,
+                                           recs(line, "A10"))
+        r.close()
+        # Had the A10 been dropped with the D before it, messages 6 to 10
+        # would still be held and a resume from 5 would be served.
+        d = await self.down("/limits-firehose", "sse", 5, sid=sid)
+        ms, how = await d.msgs(self.t, count=4)
+        d.close()
+        closes = [m for m in ms if m[0] == "close"]
+        self.check("buffer_full_acks_taken",
+                   len(seen) == 10 and k == last and text == "A%d" % k
+                   and closes[:1] and closes[0][1] == 4409,
+                   "saw %d, full at A%d after %d POSTs; D and A10 answered %s %r; a resume "
+                   "from 5 then: %r" % (len(seen), k, posts, st, text, ms))
+
     async def buffer_full(self, n=15, size=100000):
         """/ws/late-reader reads nothing for 2 s: a POST of 1.5 MB (over
         WebSessionBuffer, 1 MiB) is taken only in part, and a C behind the
@@ -1381,7 +1415,8 @@ class Run(CheckRun):
     async def main(self):
         steps = [self.sse_basics, self.poll, self.framed, self.exits, self.server_closes,
                  self.cross,
-                 self.bad_gets, self.bad_posts, self.buffer_full, self.ping, self.workers,
+                 self.bad_gets, self.bad_posts, self.buffer_full, self.acks_behind_full,
+                 self.ping, self.workers,
                  self.client]
         if self.a.tls_port:
             steps.append(self.tls)

@@ -59,6 +59,8 @@ WINDOW_EXTRA_MESSAGES = 1
 # 3. round trips while a local connection to the keeper says nothing.
 SILENT_SECONDS = 5.0
 SILENT_RTT_LIMIT = 0.050
+SILENT_DROP_AFTER = 3.0        # the keeper drops a connection that sent no whole request
+SILENT_DROP_SLACK = 1.5        # ... by then (ATTACH_TIMEOUT_MS), give or take this
 SILENT_MANY = 12               # ... and as many silent connections at once
 SILENT_MANY_SECONDS = 4.0
 # 4. how late a tick of /limits-ticker may arrive while a POST body trickles
@@ -91,6 +93,7 @@ CHECKS = FLOOD_CHECKS + [
     "window_echo",             # /limits-small, cat echoes, no acks: at most the window
     "silent_local_rtt",        # a silent local connection: every round trip fast
     "silent_local_session",    # ... and the session works afterwards
+    "silent_local_dropped",    # ... and the keeper dropped the silent one after 3 s
     "silent_local_many",       # 12 silent local connections at once: the same
     "slow_post_ticks",         # a trickling POST: the down stream's ticks stay on time
     "slow_post_200",           # ... the POST is answered 200 "A1"
@@ -568,6 +571,7 @@ class Run(CheckRun):
         u.connect("\0" + name)
         u.setblocking(False)
         rtts, bad, fate = [], [], "still open after %g s" % SILENT_SECONDS
+        closed_after = None
         t0 = time.monotonic()
         i = 0
         while time.monotonic() - t0 < SILENT_SECONDS:
@@ -580,6 +584,7 @@ class Run(CheckRun):
             if fate.startswith("still"):
                 try:
                     d = u.recv(4096)
+                    closed_after = None if d else time.monotonic() - t0
                     fate = "closed by the keeper after %.2f s%s" % (
                         time.monotonic() - t0, " (%d bytes)" % len(d) if d else "")
                 except BlockingIOError:
@@ -599,6 +604,10 @@ class Run(CheckRun):
                       "; failed: %r" % bad if bad else ""))
         ok, rtt, _, got = self.round_trip(c, False, b"after", self.t)
         self.check("silent_local_session", ok, "echo after %.1f ms: %r" % (rtt * 1e3, got))
+        self.check("silent_local_dropped", closed_after is not None
+                   and SILENT_DROP_AFTER - 0.1 <= closed_after <= SILENT_DROP_AFTER + SILENT_DROP_SLACK,
+                   "the silent connection: %s (want closed, no reply, %g s after it connected)"
+                   % (fate, SILENT_DROP_AFTER))
         c.close()
 
     def silent_many_sync(self):
