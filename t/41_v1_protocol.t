@@ -98,12 +98,7 @@ my $have_ping = $ping_code == 426;
 
 # WebSessionPing of <Location /ping>, as configured (the client's time
 # bounds are relative to it).
-my $ping_interval = do {
-    my $conf = catfile($vars->{t_conf}, 'extra.conf');
-    open my $fh, '<', $conf or die "$conf: $!";
-    my ($block) = join('', <$fh>) =~ m{<Location\s+/ping>(.*?)</Location>}s;
-    ($block // '') =~ /^\s*WebSessionPing\s+(\d+)/m ? $1 : 1;
-};
+my $ping_interval = location_setting($vars, '/ping', 'WebSessionPing', 1);
 note "WebSessionPing of /ping: $ping_interval s";
 
 my @cmd = ('timeout', '200', $python, $client, '--host', '127.0.0.1',

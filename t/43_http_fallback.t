@@ -159,12 +159,7 @@ my $have_tls = $tls_port && -s $crt;
 
 # WebSessionPing of <Location /ping>, as configured (the heartbeat checks'
 # time bounds are relative to it).
-my $ping_interval = do {
-    my $conf = catfile($vars->{t_conf}, 'extra.conf');
-    open my $fh, '<', $conf or die "$conf: $!";
-    my ($block) = join('', <$fh>) =~ m{<Location\s+/ping>(.*?)</Location>}s;
-    ($block // '') =~ /^\s*WebSessionPing\s+(\d+)/m ? $1 : 1;
-};
+my $ping_interval = location_setting($vars, '/ping', 'WebSessionPing', 1);
 note "WebSessionPing of /ping: $ping_interval s";
 
 my @cmd = ('timeout', '300', $python, $client, '--host', '127.0.0.1',

@@ -11,6 +11,11 @@
 #     summary => that line decoded (undef if none, or not JSON) }.
 #   It asserts nothing.
 #
+# location_setting($vars, $location, $directive, $default): the value of a
+#   directive in a <Location> block of the generated extra.conf (the
+#   clients' time bounds are relative to what the server was given), or
+#   $default when the block or the directive is not there.
+#
 # run_python_checks(cmd => [@cmd], checks => [[name => text], ...],
 #                   skip => sub { reason or false }, assert_summary => 1)
 #   runs the client as run_json_client does, then asserts:
@@ -33,7 +38,7 @@ use JSON::PP ();
 use Test::More ();
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(run_json_client run_python_checks client_diag);
+our @EXPORT = qw(run_json_client run_python_checks client_diag location_setting);
 
 sub run_json_client {
     my @cmd = @_;
@@ -72,6 +77,14 @@ sub run_python_checks {
     $r->{failed}   = \@failed;
     $r->{unlisted} = [ grep { !$listed{$_} } sort keys %got ];
     return $r;
+}
+
+sub location_setting {
+    my ($vars, $location, $directive, $default) = @_;
+    my $conf = "$vars->{t_conf}/extra.conf";
+    open my $fh, '<', $conf or die "$conf: $!";
+    my ($block) = join('', <$fh>) =~ m{<Location\s+\Q$location\E>(.*?)</Location>}s;
+    return ($block // '') =~ /^\s*\Q$directive\E\s+(\S+)/m ? $1 : $default;
 }
 
 sub client_diag {
