@@ -6,39 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { WebSession, makeFakeFetch, settle } from './fake.mjs';
+import { WebSession, makeFakeFetch } from './fake.mjs';
+import { ID, URLS, flush, transport, opened } from './helpers.mjs';
 
-const ID = 'Xk_-0123456789abcdefghijklmnopqr';
 const { TRANSPORTS } = WebSession._internal;
-const URLS = { ws: 'ws://example.test/ws/count', http: 'http://example.test/ws/count' };
-const flush = () => settle(30);
 
-function transport(t, variant, { id = null, ...options } = {}) {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const fetch = makeFakeFetch();
-    const log = [];
-    const events = {
-        open: () => log.push(['open']),
-        message: (data) => log.push(['message', data]),
-        close: (...args) => log.push(['close', ...args]),
-    };
-    const tr = TRANSPORTS[variant](URLS, id ? ['websession.v1', 'websession.id.' + id] : ['websession.v1'], {
-        fetch, minBackoff: 100, maxBackoff: 10000, connectTimeout: 10000, random: () => 0.5, ...options,
-    }, events);
-    const messages = () => log.filter((e) => e[0] === 'message').map((e) => e[1]);
-    const closes = () => log.filter((e) => e[0] === 'close');
-    return { tr, fetch, log, messages, closes };
-}
-
-async function opened(t, variant, { m = 0, n = 0, window = 1 << 20, ...rest } = {}) {
-    const x = transport(t, variant, { id: ID, ...rest });
-    await flush();
-    x.tr.send('R' + m);
-    await flush();
-    x.fetch.last('GET').open().push(': websession.v1\n\n').events('R' + n + ' ' + window);
-    await flush();
-    return x;
-}
 
 test('construction: the message names the transport; the global fetch is the default', async () => {
     const saved = globalThis.fetch;

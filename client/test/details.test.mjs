@@ -9,26 +9,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import vm from 'node:vm';
 
-import { WebSession, makeFakeWebSocket, FakeServer, recordEvents, settle } from './fake.mjs';
+import { WebSession, makeFakeWebSocket, FakeServer, settle } from './fake.mjs';
+import { ID, setup, handshake } from './helpers.mjs';
 
-const ID = 'Xk_-0123456789abcdefghijklmnopqr';
 const { utf8Length, backoffDelay } = WebSession._internal;
 
-function setup(t, options = {}, WS = makeFakeWebSocket()) {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const s = new WebSession('http://example.test/ws/count', {
-        WebSocket: WS, random: () => 0.5, fetch: async () => ({ status: 404, statusText: 'Not Found' }),
-        transport: 'websocket',
-        ...options,
-    });
-    const server = new FakeServer(WS, { id: ID, window: options.window || 1 << 20 });
-    return { s, WS, server, log: recordEvents(s) };
-}
-
-function handshake(server) {
-    server.attach();
-    server.read();
-}
 
 /** The reason of the session's close event, and the error's message. */
 function ends(s) {

@@ -5,28 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WebSession, makeFakeWebSocket, FakeServer, recordEvents, settle } from './fake.mjs';
+import { ID, setup, handshake } from './helpers.mjs';
 
-const ID = 'Xk_-0123456789abcdefghijklmnopqr';   // 32 base64url characters
-
-/** A session on a fresh fake WebSocket class (the websocket transport
- *  alone), with mocked timers. */
-function setup(t, options = {}) {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const WS = makeFakeWebSocket();
-    const s = new WebSession('http://example.test/ws/count', {
-        WebSocket: WS, random: () => 0.5, fetch: async () => ({ status: 404, statusText: 'Not Found' }),
-        transport: 'websocket',
-        ...options,
-    });
-    const server = new FakeServer(WS, { id: ID, window: options.window || 1 << 20 });
-    return { s, WS, server, log: recordEvents(s) };
-}
-
-/** Runs the handshake of the latest socket: open, I, R. */
-function handshake(server) {
-    server.attach();
-    server.read();
-}
 
 // ---- URLs and construction ----------------------------------------------------
 
