@@ -907,6 +907,9 @@ static void pend_accept(keeper *k)
         close(fd);
         return;
     }
+    /* A free slot, else the oldest connection that has not shown the
+     * session id: a worker past its HELLO (or the spawn connection, whose
+     * ATTACH is due) is never pushed out by peers that say nothing. */
     for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
         pending_conn *c = &k->pend[i];
 
@@ -914,14 +917,22 @@ static void pend_accept(keeper *k)
             pc = c;
             break;
         }
-        if (!pc || c->deadline < pc->deadline) {
+        if (c->state == PEND_GREETING && (!pc || c->deadline < pc->deadline)) {
             pc = c;
         }
+    }
+    if (!pc) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02058: [%s] %d accepted requests under way on the session's socket:"
+                     " refused another connection", k->fp, KEEPER_MAX_PENDING);
+        close(fd);
+        return;
     }
     if (pc->state != PEND_FREE) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02055: [%s] %d connections to the session's socket at once:"
-                     " dropped the oldest", k->fp, KEEPER_MAX_PENDING);
+                     " dropped the oldest that had not shown the session id",
+                     k->fp, KEEPER_MAX_PENDING);
         pend_close(pc);
     }
     ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);        /* our replies */
