@@ -61,6 +61,7 @@ my @CHECKS = (
     [ silent_local_session    => '... and the session echoes afterwards' ],
     [ silent_local_dropped    => '... and the keeper closed the silent connection, unanswered, 3 s after it connected' ],
     [ silent_local_many       => '12 silent local connections at once for 4 s: every round trip under 50 ms, echo afterwards' ],
+    [ silent_local_keeps_accepted => '... they push out only each other, never a peer past its HELLO (a worker about to attach)' ],
     [ slow_post_ticks         => 'sse on /limits-ticker, a POST body trickling in over 5 s: every tick meanwhile arrives within 200 ms' ],
     [ slow_post_200           => '... the slow POST is answered 200 "A1"' ],
     [ slow_post_once          => '... and its message comes down exactly once' ],

@@ -95,6 +95,7 @@ CHECKS = FLOOD_CHECKS + [
     "silent_local_session",    # ... and the session works afterwards
     "silent_local_dropped",    # ... and the keeper dropped the silent one after 3 s
     "silent_local_many",       # 12 silent local connections at once: the same
+    "silent_local_keeps_accepted",  # ... and they never push out a peer past its HELLO
     "slow_post_ticks",         # a trickling POST: the down stream's ticks stay on time
     "slow_post_200",           # ... the POST is answered 200 "A1"
     "slow_post_once",          # ... and its message comes back exactly once
@@ -615,6 +616,20 @@ class Run(CheckRun):
         reads at a time)."""
         c, fp, pid = self.new_ws("/limits-cat")
         name = self.keeper_socket(pid)
+        # A peer that presents the session id (HELLO) and is accepted, then
+        # waits: as a worker between its HELLO and its ATTACH or POST.
+        secret = base64.urlsafe_b64decode(c.headers.get("session-id", "") + "=" * 4)
+        w = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        w.settimeout(self.t)
+        w.connect("\0" + name)
+        w.sendall(struct.pack("<III", 0x57535331, 2, len(secret)) + secret)
+        reply = w.recv(12)
+        accepted = len(reply) == 12 and struct.unpack("<III", reply)[1] == 3
+        if accepted:                      # the ipc_reply body: status first, 0 = OK
+            body = b""
+            while len(body) < struct.unpack("<III", reply)[2]:
+                body += w.recv(struct.unpack("<III", reply)[2] - len(body)) or b"?" * 999
+            accepted = body[:4] == b"\0\0\0\0"
         us = []
         for _ in range(SILENT_MANY):
             u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -625,6 +640,21 @@ class Run(CheckRun):
                 u.close()
                 continue
             us.append(u)
+        # (well within the 3 s the keeper gives it for its request)
+        time.sleep(0.5)
+        w.setblocking(False)
+        try:
+            gone = w.recv(4096) is not None      # b"" (EOF) or anything: not waiting
+            kept = False
+        except BlockingIOError:
+            kept, gone = True, False
+        except OSError:
+            kept, gone = False, True
+        w.close()
+        self.check("silent_local_keeps_accepted", accepted and kept,
+                   "a peer past its HELLO (reply %s) while %d silent connections came: %s"
+                   % ("IPC_REPLY" if accepted else repr(reply), len(us),
+                      "still waiting for its request" if kept else "dropped" if gone else "?"))
         rtts, bad = [], []
         t0 = time.monotonic()
         i = 0
