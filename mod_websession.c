@@ -663,49 +663,51 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
     return 1;
 }
 
-/* find_session() without keeping what it found. */
-static int session_exists(request_rec *r, const ws_dir_conf *c, const ws_how *how,
-                          const char *id, int *rc)
+/* Have the keeper of the session find_session() found accept us (HELLO):
+ * OK with the connection in *keeper_fd, or the refusal answered (*keeper_fd
+ * -1). */
+static int contact_keeper(request_rec *r, const ws_how *how,
+                          const unsigned char secret[WS_SECRET_LEN], const ws_slot_info *info,
+                          int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
 {
-    unsigned char secret[WS_SECRET_LEN];
-    ws_slot_info info;
-
-    return find_session(r, c, how, id, secret, &info, rc);
-}
-
-/* Find the session and have its keeper accept us (HELLO): OK with the
- * connection in *keeper_fd, or the refusal answered (*keeper_fd -1). */
-static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
-                        const char *id, int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
-{
-    unsigned char secret[WS_SECRET_LEN];
     char name[IPC_NAME_MAX];
-    ws_slot_info info;
     ipc_reply rep;
-    int fd, rc;
+    int fd;
 
     *keeper_fd = -1;
-    if (!find_session(r, c, how, id, secret, &info, &rc)) {
-        return rc;
-    }
-    ws_pubid_hex(info.pubid, fp);
-    ipc_keeper_name(name, shared->prefix, info.slot, info.gen);
+    ws_pubid_hex(info->pubid, fp);
+    ipc_keeper_name(name, shared->prefix, info->slot, info->gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, secret, sizeof(secret), -1) < 0
+    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, secret, WS_SECRET_LEN, -1) < 0
         || read_reply(fd, &rep) < 0 || rep.status != IPC_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,
                       "WS00012: [%s] session's keeper is gone or ending", fp);
         if (fd >= 0) {
             close(fd);
         }
-        if (info.keeper_pid > 0 && kill(info.keeper_pid, 0) < 0 && errno == ESRCH) {
-            ws_table_release(shared->table, info.slot, info.gen);
+        if (info->keeper_pid > 0 && kill(info->keeper_pid, 0) < 0 && errno == ESRCH) {
+            ws_table_release(shared->table, info->slot, info->gen);
         }
         return session_unknown(r, how);
     }
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
     *keeper_fd = fd;
     return OK;
+}
+
+/* find_session(), then contact_keeper(). */
+static int reach_keeper(request_rec *r, const ws_dir_conf *c, const ws_how *how,
+                        const char *id, int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
+{
+    unsigned char secret[WS_SECRET_LEN];
+    ws_slot_info info;
+    int rc;
+
+    *keeper_fd = -1;
+    if (!find_session(r, c, how, id, secret, &info, &rc)) {
+        return rc;
+    }
+    return contact_keeper(r, how, secret, &info, keeper_fd, fp);
 }
 
 static int resume_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
@@ -737,6 +739,8 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
 {
     const char *id = apr_table_get(r->headers_in, "Session-ID");
     char fp[2 * WS_PUBID_LEN + 1];
+    unsigned char secret[WS_SECRET_LEN];
+    ws_slot_info info;
     ws_fallback_req req;
     ws_how how;
     int fd, rc = ws_fallback_parse(r, &req, respond);
@@ -759,14 +763,14 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
                        "A POST needs the Session-ID header of its session.");
     }
     how.http = req.flags;
-    if (!session_exists(r, c, &how, id, &rc)) {
+    if (!find_session(r, c, &how, id, secret, &info, &rc)) {
         return rc;      /* refused before its body is read */
     }
     rc = ws_fallback_read_post(r, &req, IPC_MAX_POST(c->buffer, c->max_message), respond);
     if (rc != DECLINED) {
         return rc;
     }
-    rc = reach_keeper(r, c, &how, id, &fd, fp);
+    rc = contact_keeper(r, &how, secret, &info, &fd, fp);
     if (fd < 0) {
         return rc;
     }
