@@ -123,7 +123,7 @@ for (const o of ORIGINS) {
                 assert.match(r.url, new RegExp(`^${o.scheme === 'https' ? 'wss' : 'ws'}://127\\.0\\.0\\.1:${o.port}/`));
                 assert.equal(r.bad, null, `an echo differs from the message sent: ${JSON.stringify(r.bad)}; ${what}`);
                 assert.equal(r.got, shape.count, `every echo arrived: ${what}`);
-                assert.equal(r.extra, 0, 'no message after the last one');
+                assert.equal(r.extra, 0, `no message after the last one: ${what}`);
                 assert.ok(r.maxGapMs <= GAP_LIMIT_MS, `longest gap over ${GAP_LIMIT_MS} ms: ${what}`);
                 assert.deepEqual([r.before.closeEvents, r.before.readyState, r.before.bufferedAmount], [0, 1, 0],
                                  `open to the end, everything sent acknowledged: ${what}`);
