@@ -1,0 +1,173 @@
+/* keeper_http.c -- the HTTP fallback: the down stream's events and the
+ * records of POSTs. */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "httpd.h"
+#include "http_log.h"
+
+#include "keeper_session.h"
+
+APLOG_USE_MODULE(websession);
+
+/* The HTTP fallback's resume point came in a request header: act on it as
+ * if the client had sent its R on a WebSocket. */
+void http_resume(keeper *k, uint64_t received)
+{
+    char r[32];
+    ws_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = WS_EV_MESSAGE;
+    ev.data = (const unsigned char *)r;
+    ev.len = (size_t)snprintf(r, sizeof(r), "R%" PRIu64, received);
+    if (k->close_queued) {
+        v1_while_closing(k, &ev);
+    }
+    else {
+        v1_message(k, &ev);
+    }
+}
+
+/* A record of a POST broke websession.v1: the session closes (1002). */
+static uint32_t post_fail(keeper *k, const char *why, const char **out)
+{
+    v1_fail(k, WS_CLOSE_PROTOCOL, why);     /* (in_post: ends once delivered) */
+    *out = why;
+    return IPC_ERR_PROTOCOL;
+}
+
+/* One record of a POST.  Returns 1 to go on with the next, 0 to stop
+ * taking records (the client's close), or -1 with *status.  Once the queue
+ * toward the script is full (*full), data and close records are left for
+ * the client to send again, but acknowledgements are still taken: they
+ * free the queue toward the client, which is what lets the script go on. */
+static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, int *full,
+                       uint32_t *status, const char **why)
+{
+    wsv1_msg m;
+
+    switch (wsv1_parse(ev->data, ev->len, ev->binary, &m)) {
+    case WSV1_DATA: {
+        uint64_t s = (*seq)++;
+
+        if (k->close_queued || s <= k->rx_count || *full) {
+            return 1;       /* had it already, closing (dropped), or sent again later */
+        }
+        if (s > k->rx_count + 1) {
+            *status = IPC_ERR_GAP;
+            *why = "messages are missing before this one";
+            return -1;
+        }
+        if (!flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
+            *full = 1;                  /* full: the client sends the rest later */
+            return 1;
+        }
+        k->rx_count++;
+        if (deliver(k, ev->binary, m.payload, m.len) < 0) {
+            *status = IPC_ERR_PROTOCOL;
+            *why = LINES_BINARY;
+            return -1;
+        }
+        return 1;
+    }
+    case WSV1_ACK:
+        if (m.n > k->out.acked && sendq_ack(&k->out, m.n) < 0) {
+            *status = post_fail(k, "websession.v1: acknowledgement of messages never sent",
+                                why);
+            return -1;
+        }
+        return 1;
+    case WSV1_CLOSE:
+        if (*full) {
+            return 1;                   /* after data not taken: comes again */
+        }
+        /* The session ends once the close event has gone down. */
+        if (!k->close_queued) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                         "WS02051: [%s] client closed the session (%" PRIu64 ")",
+                         k->fp, m.n);
+            queue_close(k, (unsigned)m.n, "");
+        }
+        return 0;
+    case WSV1_BAD:
+        *status = post_fail(k, m.error, why);
+        return -1;
+    default:
+        *status = post_fail(k, "websession.v1: a POST carries D, A and C messages only", why);
+        return -1;
+    }
+}
+
+/* An HTTP fallback POST (after a HELLO): take its records, answer with the
+ * count of client data messages. */
+void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
+{
+    size_t max_record = k->cfg.max_message + 1 > 256 ? k->cfg.max_message + 1 : 256;
+    uint32_t status = IPC_OK;
+    const char *why = "";
+    const unsigned char *p = msg + sizeof(ipc_post);
+    size_t n = len - sizeof(ipc_post);      /* the reader's rules: len >= that */
+    msg_reader *rd;
+    ipc_post hdr;
+    int full = 0;
+
+    memcpy(&hdr, msg, sizeof(hdr));
+    rd = msg_reader_create(MSG_FRAMED, max_record);
+    k->in_post = 1;
+    for (;;) {
+        msg_event ev;
+        size_t used = 0;
+        msg_event_type t;
+        int go;
+
+        if (n > 0) {
+            t = msg_reader_feed(rd, p, n, &used, &ev);
+            p += used;
+            n -= used;
+            if (t == MSG_EV_NEED_MORE) {
+                continue;
+            }
+        }
+        else if ((t = msg_reader_finish(rd, &ev)) == MSG_EV_NEED_MORE) {
+            break;
+        }
+        if (t == MSG_EV_ERROR) {
+            status = post_fail(k, ev.reason, &why);
+            break;
+        }
+        go = take_record(k, &ev, &hdr.first_seq, &full, &status, &why);
+        if (go <= 0) {
+            break;
+        }
+    }
+    k->in_post = 0;
+    msg_reader_destroy(rd);
+    k->last_rx = apr_time_now();
+    send_reply(fd, status, why, k->rx_count);
+}
+
+/* HTTP fallback: turn queued frames into events (whole frames only: the
+ * queue gives a frame boundary whenever nothing is half written). */
+void encode_events(keeper *k)
+{
+    const unsigned char *p;
+    size_t len;
+
+    while (bytebuf_pending(&k->http_out) < HTTP_OUT_HIGH
+           && (len = sendq_peek(&k->out, &p)) > 0) {
+        sse_frame f;
+        size_t whole = sse_frame_whole(p, len, &f);
+
+        if (!whole) {
+            break;
+        }
+        if (f.opcode != WS_OP_TEXT || !f.len || f.payload[0] != 'R') {
+            k->poll_news = 1;
+        }
+        sse_encode(&k->http_out, &f);
+        sendq_wrote(&k->out, whole);
+    }
+}

@@ -1,0 +1,278 @@
+/* keeper_script.c -- the script: starting it, its stdin/stdout/stderr pipes,
+ * reaping it and reporting how it ended. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_log.h"
+
+#include "keeper_session.h"
+
+APLOG_USE_MODULE(websession);
+
+void signal_script(keeper *k, int sig)
+{
+    if (k->script_pid > 0) {
+        kill(-k->script_pid, sig);      /* the whole process group */
+        kill(k->script_pid, sig);
+    }
+}
+
+/* A client message for the script.  -1 if the session must close. */
+int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
+{
+    char hdr[MSG_MAX_HEADER];
+    size_t h;
+
+    if (k->cfg.mode == MSG_LINES && binary) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02011: [%s] binary message refused in lines mode", k->fp);
+        queue_close(k, WS_CLOSE_UNSUPPORTED, LINES_BINARY);
+        end_after_close(k, "client sent a binary message in lines mode");
+        return -1;
+    }
+    h = msg_encode_header(k->cfg.mode, binary, len, hdr);
+    bytebuf_append(&k->to_script, hdr, h);
+    bytebuf_append(&k->to_script, data, len);
+    bytebuf_append(&k->to_script, MSG_TRAILER, 1);
+    return 0;
+}
+
+/* ---- the script ------------------------------------------------------- */
+
+static void script_stdout(keeper *k, const unsigned char *p, size_t n, int eof)
+{
+    msg_event ev;
+
+    for (;;) {
+        size_t used = 0;
+        msg_event_type t;
+
+        if (n > 0) {
+            t = msg_reader_feed(k->reader, p, n, &used, &ev);
+            p += used;
+            n -= used;
+        }
+        else if (eof) {
+            t = msg_reader_finish(k->reader, &ev);
+            eof = 0;
+        }
+        else {
+            return;
+        }
+        if (t == MSG_EV_MESSAGE) {
+            int binary = ev.binary;
+
+            if (!binary && !ws_utf8_valid(ev.data, ev.len)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                             "WS02020: [%s] script wrote a text message that is not UTF-8;"
+                             " sent as binary", k->fp);
+                binary = 1;
+            }
+            queue_data(k, binary, ev.data, ev.len);
+        }
+        else if (t == MSG_EV_ERROR) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                         "WS02021: [%s] bad output from the script: %s", k->fp, ev.reason);
+            queue_close(k, WS_CLOSE_INTERNAL, ev.reason);
+            begin_end(k, "script output could not be parsed");
+            k->stdout_eof = 1;
+            return;
+        }
+    }
+}
+
+static void log_stderr_lines(keeper *k, int flush)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < k->errlen; i++) {
+        if (k->errline[i] == '\n') {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                         "WS02022: [%s] script stderr: %.*s", k->fp,
+                         (int)(i - start), k->errline + start);
+            start = i + 1;
+        }
+    }
+    if (start == 0 && (flush || k->errlen == sizeof(k->errline)) && k->errlen) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, k->env->s,
+                     "WS02022: [%s] script stderr: %.*s", k->fp,
+                     (int)k->errlen, k->errline);
+        start = k->errlen;
+    }
+    memmove(k->errline, k->errline + start, k->errlen - start);
+    k->errlen -= start;
+}
+
+void read_stderr(keeper *k)
+{
+    ssize_t n = read(k->serr, k->errline + k->errlen, sizeof(k->errline) - k->errlen);
+
+    if (n > 0) {
+        k->errlen += (size_t)n;
+        log_stderr_lines(k, 0);
+    }
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        log_stderr_lines(k, 1);
+        close(k->serr);
+        k->serr = -1;
+    }
+}
+
+/* Reads at most `most` bytes (> 0).  Returns 1 after reading data, 0 at
+ * EOF, -1 when nothing is there yet. */
+int read_stdout(keeper *k, size_t most)
+{
+    unsigned char buf[READ_CHUNK];
+    ssize_t n;
+    int again;
+
+    if (most == 0) {
+        return -1;              /* no room: read nothing, and it is not EOF */
+    }
+    n = read(k->sout, buf, most < sizeof(buf) ? most : sizeof(buf));
+    again = n < 0 && (errno == EAGAIN || errno == EINTR);
+
+    if (n > 0 && !k->over) {
+        script_stdout(k, buf, (size_t)n, 0);
+    }
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        script_stdout(k, NULL, 0, 1);
+        k->stdout_eof = 1;
+    }
+    if (k->stdout_eof && k->sout >= 0) {
+        close(k->sout);
+        k->sout = -1;
+    }
+    return n > 0 ? 1 : again ? -1 : 0;
+}
+
+void reap(keeper *k)
+{
+    int st;
+
+    while (k->script_pid > 0 && !k->reaped) {
+        pid_t p = waitpid(k->script_pid, &st, WNOHANG);
+
+        if (p == k->script_pid) {
+            k->reaped = 1;
+            k->wait_status = st;
+            /* Everything it wrote is in the pipe now; a descendant that
+             * still holds the pipe open does not keep the session going. */
+            while (k->sout >= 0) {
+                if (read_stdout(k, READ_CHUNK) < 0) {
+                    script_stdout(k, NULL, 0, 1);
+                    close(k->sout);
+                    k->sout = -1;
+                }
+            }
+        }
+        else if (p < 0 && errno == EINTR) {
+            continue;
+        }
+        break;
+    }
+}
+
+/* The script exited and its output is read: tell the client how it ended. */
+void script_finished(keeper *k)
+{
+    char reason[100];
+    unsigned code = ws_exit_close(k->wait_status, reason, sizeof(reason));
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                 "WS02023: [%s] %s", k->fp, reason);
+    if (!k->close_queued && !k->over) {
+        queue_close_how(k, code, reason, 1);     /* after everything it wrote */
+    }
+}
+
+/* Start the script: its own session and process group, signals at their
+ * defaults, stdin/stdout/stderr on pipes.  posix_spawn (vfork semantics)
+ * copies no page tables and reports an exec failure synchronously.
+ * Returns 0, or -1 with msg filled. */
+int start_script(keeper *k, char *const argv[], char *const envp[],
+                        const char *cwd, char *msg, size_t msglen)
+{
+    int in[2], out[2], err[2];
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    pid_t pid;
+    int rc;
+
+    if (pipe2(in, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;              /* the keeper exits: its descriptors go with it */
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    if (cwd[0]) {
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    }
+    posix_spawnattr_init(&at);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
+                                  | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    if (rc != 0) {
+        snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(rc));
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
+        return -1;
+    }
+    k->script_pid = pid;
+    k->sin = in[1];
+    k->sout = out[0];
+    k->serr = err[0];
+    set_nonblock(k->sin);
+    set_nonblock(k->sout);
+    set_nonblock(k->serr);
+    return 0;
+}
+
+void flush_script(keeper *k)
+{
+    bytebuf *b = &k->to_script;
+
+    while (k->sin >= 0 && bytebuf_pending(b)) {
+        ssize_t n = write(k->sin, b->data + b->off, bytebuf_pending(b));
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return;
+            }
+            /* The script closed its stdin: what is pending cannot arrive. */
+            ap_log_error(APLOG_MARK, APLOG_INFO, errno, k->env->s,
+                         "WS02024: [%s] script no longer reads stdin; %lu bytes undelivered",
+                         k->fp, (unsigned long)bytebuf_pending(b));
+            close(k->sin);
+            k->sin = -1;
+            bytebuf_clear(b);
+            return;
+        }
+        bytebuf_consume(b, (size_t)n);
+    }
+}
