@@ -4,10 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,12 +120,13 @@ static void session_free(keeper *k)
     int *fds[] = { &k->listen_fd, &k->cfd, &k->sin, &k->sout, &k->serr };
 
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-        if (*fds[i] >= 0) {
-            close(*fds[i]);
-            *fds[i] = -1;
-        }
+        keeper_close(k, fds[i]);
     }
     pend_close_all(k);
+    if (k->epfd >= 0) {
+        close(k->epfd);         /* the lifeline and pidfd stay: they are the keeper's */
+        k->epfd = -1;
+    }
     msg_reader_destroy(k->reader);
     k->reader = NULL;
     ws_parser_destroy(k->parser);
@@ -152,19 +153,135 @@ static void handle_signals(keeper *k)
     reap(k);
 }
 
+/* ---- descriptors the loop watches ---------------------------------- */
+
+void keeper_close(keeper *k, int *fd)
+{
+    if (*fd < 0) {
+        return;
+    }
+    for (int r = 0; r < W_COUNT; r++) {
+        if (k->w_fd[r] == *fd) {
+            epoll_ctl(k->epfd, EPOLL_CTL_DEL, *fd, NULL);
+            k->w_fd[r] = -1;
+        }
+    }
+    close(*fd);
+    *fd = -1;
+}
+
+/* Watch fd for events under role (fd -1: watch nothing there).  Costs a
+ * system call only when the role's descriptor or events change. */
+static void watch(keeper *k, keeper_watch role, int fd, uint32_t events)
+{
+    struct epoll_event ev;
+    int op = EPOLL_CTL_MOD;
+
+    if (k->w_fd[role] == fd && (fd < 0 || k->w_ev[role] == events)) {
+        return;
+    }
+    if (k->w_fd[role] >= 0 && k->w_fd[role] != fd) {
+        epoll_ctl(k->epfd, EPOLL_CTL_DEL, k->w_fd[role], NULL);
+        k->w_fd[role] = -1;
+    }
+    if (fd < 0) {
+        return;
+    }
+    if (k->w_fd[role] != fd) {
+        /* A descriptor may change roles (a relayed worker connection
+         * becomes the client): one registration per descriptor. */
+        for (int r = 0; r < W_COUNT; r++) {
+            if (k->w_fd[r] == fd) {
+                epoll_ctl(k->epfd, EPOLL_CTL_DEL, fd, NULL);
+                k->w_fd[r] = -1;
+            }
+        }
+        op = EPOLL_CTL_ADD;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.u32 = (uint32_t)role;
+    if (epoll_ctl(k->epfd, op, fd, &ev) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, k->env->s,
+                     "WS02062: [%s] cannot watch a descriptor (epoll_ctl)", k->fp);
+        keeper_exit(k, 1);
+    }
+    k->w_fd[role] = fd;
+    k->w_ev[role] = events;
+}
+
+/* What the loop wants of each descriptor now.  The client is always
+ * watched, with no events while flow control holds it (a hang-up is still
+ * reported, as poll would); the others only while there is something to
+ * do with them. */
+static void watch_all(keeper *k)
+{
+    uint32_t client = 0;
+
+    watch(k, W_LIFE, k->life_fd, EPOLLIN);
+    watch(k, W_PARENT, k->parent_fd, EPOLLIN);
+    watch(k, W_LISTEN, k->listen_fd, EPOLLIN);
+    watch(k, W_SIG, sig_pipe[0], EPOLLIN);
+    if (k->cfd >= 0) {
+        if (flow_read_client(&k->flow, bytebuf_pending(&k->to_script))
+            || k->input_done || k->close_queued) {
+            client |= EPOLLIN;
+        }
+        if (sendq_has_output(&k->out) || bytebuf_pending(&k->http_out)) {
+            client |= EPOLLOUT;
+        }
+    }
+    watch(k, W_CLIENT, k->cfd, client);
+    watch(k, W_SIN, bytebuf_pending(&k->to_script) ? k->sin : -1, EPOLLOUT);
+    watch(k, W_SOUT, flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)) > 0
+                     || session_over(k) ? k->sout : -1, EPOLLIN);
+    watch(k, W_SERR, k->serr, EPOLLIN);
+    for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
+        watch(k, (keeper_watch)(W_PEND + i),
+              k->pend[i].state != PEND_FREE ? k->pend[i].fd : -1, EPOLLIN);
+    }
+}
+
+/* A deadline fell due (keeper_timer). */
+static void on_timer(keeper *k, int id, apr_time_t now)
+{
+    switch (id) {
+    case T_RESUME:
+        begin_end(k, "client did not return within WebSessionResumeTimeout");
+        break;
+    case T_END:
+        end_step(k);
+        break;
+    case T_FAIL:
+    case T_CLOSE:
+    case T_LINGER:
+    case T_PING:
+    case T_SILENT:
+    case T_ACK:
+    case T_POLL:
+        client_timer(k, (keeper_timer)id, now);
+        break;
+    default:
+        pend_expired(k, id - T_PEND);
+        break;
+    }
+}
+
 /* Returns when the session is over: the script reaped and no client left
- * to serve. */
+ * to serve.  Each turn: move what can move, act on one event of the
+ * session's own (the script's end, a deadline), else sleep until a
+ * descriptor is ready or the next deadline. */
 static void run(keeper *k)
 {
     for (;;) {
-        struct pollfd pf[8 + KEEPER_MAX_PENDING];
-        int npf = 0, ix_life, ix_parent, ix_listen, ix_sig, ix_client = -1, ix_in = -1,
-            ix_out = -1, ix_err = -1, timeout = -1, ix_pend[KEEPER_MAX_PENDING];
-        apr_time_t now, deadline = 0;
+        struct epoll_event evs[W_COUNT];
+        uint32_t rev[W_COUNT];
+        int n, id;
+        apr_time_t now;
 
-        now = apr_time_now();
         flush_script(k);
-        flush_client(k, now);
+        ack_room(k);
+        flush_client(k);
 
         /* The script is gone and its output read: queue the close frame
          * that carries its exit status (sent now, or on the next attach). */
@@ -173,144 +290,47 @@ static void run(keeper *k)
             script_finished(k);
             continue;
         }
-        if (k->over && k->reaped && (k->cfd < 0 || k->stopping)) {
+        if (k->sess == SESS_DONE && (k->cfd < 0 || k->stopping)) {
             return;
         }
-        if (!k->over && k->cfd < 0 && k->detached_since
-            && now - k->detached_since >= k->resume_timeout) {
-            begin_end(k, "client did not return within WebSessionResumeTimeout");
-        }
-        advance_end(k, now);
-        if (k->lingering && now >= k->linger_until) {
-            client_drop(k, "close handshake done");
+        /* What the client sent before it left has reached the script (or
+         * cannot): on to EOF without waiting for T_END. */
+        if (k->sess == SESS_DRAIN
+            && (!bytebuf_pending(&k->to_script) || k->sin < 0 || k->stopping)) {
+            end_step(k);
             continue;
         }
-        if (k->cfd >= 0 && k->close_queued && !k->lingering && now >= k->close_deadline) {
-            client_drop(k, "client did not read the close frame");
-            continue;
-        }
-        if (heartbeat(k, now) < 0) {
-            continue;
-        }
-        pend_expire(k, now);
-        if (k->fail_at && now >= k->fail_at) {
-            k->fail_at = 0;
-            queue_close(k, k->fail_code, k->fail_reason);
-            begin_end(k, "client protocol error");
+        now = apr_time_now();
+        if ((id = timers_take(&k->timers, now)) >= 0) {
+            on_timer(k, id, now);
             continue;
         }
 
-        pf[npf].fd = k->life_fd;
-        pf[npf].events = POLLIN;
-        ix_life = npf++;
-        pf[npf].fd = k->parent_fd;
-        pf[npf].events = POLLIN;
-        ix_parent = npf++;
-        pf[npf].fd = k->listen_fd;
-        pf[npf].events = POLLIN;
-        ix_listen = npf++;
-        pf[npf].fd = sig_pipe[0];
-        pf[npf].events = POLLIN;
-        ix_sig = npf++;
-        if (k->cfd >= 0) {
-            pf[npf].fd = k->cfd;
-            pf[npf].events = 0;
-            if (flow_read_client(&k->flow, bytebuf_pending(&k->to_script))
-                || k->input_done || k->close_queued) {
-                pf[npf].events |= POLLIN;
-            }
-            if (sendq_has_output(&k->out) || bytebuf_pending(&k->http_out)) {
-                pf[npf].events |= POLLOUT;
-            }
-            ix_client = npf++;
-        }
-        if (k->sin >= 0 && bytebuf_pending(&k->to_script)) {
-            pf[npf].fd = k->sin;
-            pf[npf].events = POLLOUT;
-            ix_in = npf++;
-        }
-        if (k->sout >= 0
-            && (flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)) > 0 || k->over)) {
-            pf[npf].fd = k->sout;
-            pf[npf].events = POLLIN;
-            ix_out = npf++;
-        }
-        if (k->serr >= 0) {
-            pf[npf].fd = k->serr;
-            pf[npf].events = POLLIN;
-            ix_err = npf++;
-        }
-        for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
-            ix_pend[i] = -1;
-            if (k->pend[i].state != PEND_FREE) {
-                pf[npf].fd = k->pend[i].fd;
-                pf[npf].events = POLLIN;
-                ix_pend[i] = npf++;
-                if (!deadline || k->pend[i].deadline < deadline) {
-                    deadline = k->pend[i].deadline;
-                }
-            }
-        }
-
-        if (!k->over && k->cfd < 0 && k->detached_since) {
-            deadline = k->detached_since + k->resume_timeout;
-        }
-        if (k->over && !k->reaped && k->end_phase) {
-            deadline = deadline ? (deadline < k->end_deadline ? deadline : k->end_deadline)
-                                : k->end_deadline;
-        }
-        if (k->lingering && (!deadline || k->linger_until < deadline)) {
-            deadline = k->linger_until;
-        }
-        if (k->cfd >= 0 && k->close_queued && !k->lingering
-            && (!deadline || k->close_deadline < deadline)) {
-            deadline = k->close_deadline;
-        }
-        if (k->cfd >= 0 && !k->close_queued && k->cfg.ping_ms) {
-            apr_time_t t = k->next_ping < silent_deadline(k) ? k->next_ping
-                                                              : silent_deadline(k);
-
-            if (!deadline || t < deadline) {
-                deadline = t;
-            }
-        }
-        if (k->cfd >= 0 && k->ack_at && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))
-            && (!deadline || k->ack_at < deadline)) {
-            deadline = k->ack_at;
-        }
-        if (k->cfd >= 0 && k->transport == IPC_ATTACH_POLL && !k->lingering
-            && (!deadline || k->poll_until < deadline)) {
-            deadline = k->poll_until;
-        }
-        if (k->fail_at && (!deadline || k->fail_at < deadline)) {
-            deadline = k->fail_at;
-        }
-        if (k->over && !k->reaped && k->end_phase == 0) {
-            timeout = 50;           /* waiting for stdin to drain */
-        }
-        if (deadline) {
-            apr_interval_time_t d = deadline > now ? deadline - now : 0;
-            int ms = (int)(d / 1000) + 1;
-            timeout = timeout < 0 || ms < timeout ? ms : timeout;
-        }
-
-        if (poll(pf, (nfds_t)npf, timeout) < 0) {
+        watch_all(k);
+        n = epoll_wait(k->epfd, evs, W_COUNT, timers_wait_ms(&k->timers, now));
+        if (n < 0) {
             if (errno != EINTR) {
                 ap_log_error(APLOG_MARK, APLOG_ERR, errno, k->env->s,
-                             "WS02030: [%s] poll failed", k->fp);
+                             "WS02030: [%s] epoll_wait failed", k->fp);
                 keeper_exit(k, 1);
             }
             continue;
         }
-        if (pf[ix_sig].revents) {
+        /* Acted on in a fixed order, each only while its role still holds
+         * the descriptor that was ready (an earlier one may have closed it). */
+        memset(rev, 0, sizeof(rev));
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 < W_COUNT) {
+                rev[evs[i].data.u32] = evs[i].events;
+            }
+        }
+        if (rev[W_SIG]) {
             handle_signals(k);
         }
-        if (pf[ix_life].revents || pf[ix_parent].revents) {
-            close(k->life_fd);
-            k->life_fd = -1;
+        if ((rev[W_LIFE] && k->life_fd >= 0) || (rev[W_PARENT] && k->parent_fd >= 0)) {
+            keeper_close(k, &k->life_fd);
             if (k->parent_fd >= 0) {
-                close(k->parent_fd);
-                k->parent_fd = -1;
+                keeper_close(k, &k->parent_fd);
             }
             if (!k->stopping) {
                 k->stopping = 1;
@@ -319,26 +339,25 @@ static void run(keeper *k)
             }
         }
         for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
-            if (ix_pend[i] >= 0 && k->pend[i].state != PEND_FREE
-                && pf[ix_pend[i]].fd == k->pend[i].fd && pf[ix_pend[i]].revents) {
+            if (rev[W_PEND + i] && k->pend[i].state != PEND_FREE
+                && k->w_fd[W_PEND + i] == k->pend[i].fd) {
                 pend_read(k, &k->pend[i]);
             }
         }
-        if (pf[ix_listen].revents & POLLIN) {
+        if (rev[W_LISTEN] & EPOLLIN) {
             pend_accept(k);
         }
-        if (ix_client >= 0 && k->cfd >= 0 && pf[ix_client].fd == k->cfd
-            && (pf[ix_client].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (k->cfd >= 0 && k->w_fd[W_CLIENT] == k->cfd
+            && (rev[W_CLIENT] & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
             read_client(k);
         }
-        if (ix_out >= 0 && k->sout >= 0 && pf[ix_out].revents) {
-            read_stdout(k, k->over ? READ_CHUNK
-                                   : flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)));
+        if (rev[W_SOUT] && k->sout >= 0 && k->w_fd[W_SOUT] == k->sout) {
+            read_stdout(k, session_over(k) ? READ_CHUNK
+                           : flow_stdout_room(&k->flow, sendq_pending_bytes(&k->out)));
         }
-        if (ix_err >= 0 && k->serr >= 0 && pf[ix_err].revents) {
+        if (rev[W_SERR] && k->serr >= 0 && k->w_fd[W_SERR] == k->serr) {
             read_stderr(k);
         }
-        (void)ix_in;
     }
 }
 
@@ -356,6 +375,15 @@ static void serve_session(const keeper_env *env, int conn_fd)
     k->env = env;
     k->cfd = k->sin = k->sout = k->serr = k->listen_fd = -1;
     k->life_fd = env->lifeline_fd;
+    for (int i = 0; i < W_COUNT; i++) {
+        k->w_fd[i] = -1;
+    }
+    k->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (k->epfd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
+                     "WS02063: keeper cannot create its epoll set");
+        _exit(1);
+    }
     k->parent_fd = env->parent_fd;
 
     ipc_set_timeouts(conn_fd, ATTACH_TIMEOUT_MS);
@@ -408,7 +436,6 @@ static void serve_session(const keeper_env *env, int conn_fd)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02044: [%s] the session's slot was taken over", k->fp);
         send_reply(conn_fd, IPC_ERR_INTERNAL, "session slot lost", 0);
-        k->over = 1;
         signal_script(k, SIGKILL);
         _exit(1);
     }
@@ -429,8 +456,8 @@ static void serve_session(const keeper_env *env, int conn_fd)
         k->pend[0].fd = conn_fd;
         k->pend[0].passed = -1;
         ipcr_init(&k->pend[0].rd);
-        pend_expect(&k->pend[0], PEND_REQUEST, attach_rule, 1);
-        k->detached_since = apr_time_now();
+        pend_expect(k, &k->pend[0], PEND_REQUEST, attach_rule, 1);
+        timers_set(&k->timers, T_RESUME, apr_time_now() + k->resume_timeout);
     }
     run(k);
     if (k->stopping) {

@@ -84,7 +84,9 @@ void queue_close_how(keeper *k, unsigned code, const char *reason, int after_dat
         }
     }
     k->close_queued = 1;
-    k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
+    if (k->conn == CONN_OPEN || k->conn == CONN_FAILING) {
+        conn_set(k, CONN_CLOSING, "close queued");
+    }
 }
 
 void queue_close(keeper *k, unsigned code, const char *reason)
@@ -105,9 +107,7 @@ void client_drop(keeper *k, const char *why)
     if (k->cfd < 0) {
         return;
     }
-    close(k->cfd);
-    k->cfd = -1;
-    k->lingering = 0;
+    keeper_close(k, &k->cfd);
     k->peer_eof = 0;
     bytebuf_clear(&k->http_out);
     k->poll_ended = 0;
@@ -116,9 +116,9 @@ void client_drop(keeper *k, const char *why)
         /* The close handshake is complete: nobody is coming back. */
         begin_end(k, "connection closed");
     }
-    if (!k->over) {
-        k->detached_since = apr_time_now();
-        ws_table_mark_detached(k->env->table, k->cfg.slot, k->cfg.gen, k->detached_since);
+    conn_set(k, CONN_NONE, why);
+    if (!session_over(k)) {
+        ws_table_mark_detached(k->env->table, k->cfg.slot, k->cfg.gen, apr_time_now());
         ap_log_error(APLOG_MARK, k->poll_answered ? APLOG_DEBUG : APLOG_INFO, 0, k->env->s,
                      "WS02010: [%s] client detached (%s); waiting up to %" APR_TIME_T_FMT
                      " s for it to return", k->fp, why,
@@ -135,7 +135,7 @@ static void send_now(keeper *k)
     const unsigned char *p;
     size_t len;
 
-    while (k->cfd >= 0 && !k->transport && !k->lingering
+    while (k->cfd >= 0 && !k->transport && k->conn != CONN_LINGER
            && (len = client_output(k, &p)) > 0) {
         ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -203,18 +203,21 @@ static void client_feed(keeper *k, const unsigned char *p, size_t n)
                          "WS02012: [%s] client protocol error, closing with %u: %s",
                          k->fp, ev.code, ev.reason);
             /* Nothing more is read; what the script writes in answer to
-             * the messages before the error goes out first (fail_due). */
-            k->fail_at = apr_time_now() + apr_time_from_msec(FAIL_GRACE_MS);
+             * the messages before the error goes out first (T_FAIL). */
+            timers_set(&k->timers, T_FAIL, apr_time_now() + apr_time_from_msec(FAIL_GRACE_MS));
             k->fail_code = ev.code;
             k->fail_reason = ev.reason;
             k->input_done = 1;
+            if (k->conn == CONN_OPEN) {
+                conn_set(k, CONN_FAILING, "client protocol error");
+            }
             return;
         }
     }
 }
 
 void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
-                          const unsigned char *pre, size_t n)
+                   const unsigned char *pre, size_t n)
 {
     int one = 1;
 
@@ -222,39 +225,37 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
         /* A poll answered and lingering is routine, not news. */
         ap_log_error(APLOG_MARK, k->poll_answered ? APLOG_DEBUG : APLOG_INFO, 0, k->env->s,
                      "WS02013: [%s] new attach evicts the previous connection", k->fp);
-        close(k->cfd);
-        k->cfd = -1;
+        keeper_close(k, &k->cfd);
         sendq_detach(&k->out);
+        conn_set(k, CONN_NONE, "evicted by a new attach");
     }
     set_nonblock(fd);
     if (!relay) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->cfd = fd;
-    k->lingering = 0;
     k->peer_eof = 0;
     k->input_done = 0;
     k->transport = a->flags & IPC_ATTACH_HTTP;
     k->poll_open = (a->flags & IPC_ATTACH_OPEN) != 0;
     k->poll_news = 0;
     k->poll_answered = 0;
+    k->poll_expired = 0;
     k->poll_ended = 0;
     bytebuf_clear(&k->http_out);
     if (k->transport) {
         /* The request is read; what else the client sends is not frames. */
         k->input_done = 1;
-        k->poll_until = apr_time_now() + apr_time_from_sec(POLL_WAIT_SECONDS);
         sse_comment(&k->http_out, WSV1_PROTOCOL);
-    }
-    if (k->close_queued) {
-        /* a close queued while detached: the deadline starts now */
-        k->close_deadline = apr_time_now() + apr_time_from_sec(CLOSE_SECONDS);
     }
     ws_parser_destroy(k->parser);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
-    k->detached_since = 0;
     k->last_rx = apr_time_now();
-    k->next_ping = k->last_rx + apr_time_from_msec(k->cfg.ping_ms);
+    /* a close queued while detached: its deadline starts now */
+    conn_set(k, k->close_queued ? CONN_CLOSING : CONN_OPEN, "attached");
+    if (k->transport == IPC_ATTACH_POLL) {
+        timers_set(&k->timers, T_POLL, k->last_rx + apr_time_from_sec(POLL_WAIT_SECONDS));
+    }
     ws_table_mark_attached(k->env->table, k->cfg.slot, k->cfg.gen, k->last_rx);
     if (k->v1) {
         /* Say where we stand; send nothing else until the client has. */
@@ -269,7 +270,8 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
         }
         queue_v1(k, "R%" PRIu64 " %u", k->rx_count, (unsigned)k->cfg.buffer);
         k->rx_acked = k->rx_count;
-        k->ack_at = 0;
+        timers_clear(&k->timers, T_ACK);
+        k->ack_held = 0;
     }
     if (k->transport) {
         http_resume(k, a->received);
@@ -287,8 +289,7 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
 static void end_output(keeper *k)
 {
     shutdown(k->cfd, SHUT_WR);
-    k->lingering = 1;
-    k->linger_until = apr_time_now() + apr_time_from_sec(LINGER_SECONDS);
+    conn_set(k, CONN_LINGER, k->close_queued ? "close sent" : "poll answered");
 }
 
 /* Bytes to write next on the client connection. */
@@ -314,13 +315,13 @@ static void client_wrote(keeper *k, size_t n)
     }
 }
 
-int flush_client(keeper *k, apr_time_t now)
+int flush_client(keeper *k)
 {
     const unsigned char *p;
     size_t len;
 
     for (;;) {
-        while (k->cfd >= 0 && !k->lingering && (len = client_output(k, &p)) > 0) {
+        while (k->cfd >= 0 && k->conn != CONN_LINGER && (len = client_output(k, &p)) > 0) {
             ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL);
 
             if (n < 0) {
@@ -332,7 +333,7 @@ int flush_client(keeper *k, apr_time_t now)
             }
             client_wrote(k, (size_t)n);
         }
-        if (k->cfd < 0 || k->lingering) {
+        if (k->cfd < 0 || k->conn == CONN_LINGER) {
             return 0;
         }
         if (k->poll_ended) {
@@ -346,7 +347,7 @@ int flush_client(keeper *k, apr_time_t now)
             }
         }
         else if (k->transport == IPC_ATTACH_POLL && !sendq_has_output(&k->out)
-                 && (k->poll_news || k->poll_open || now >= k->poll_until)) {
+                 && (k->poll_news || k->poll_open || k->poll_expired)) {
             k->poll_answered = 1;   /* a complete answer: the client polls again */
         }
         else {
@@ -362,7 +363,7 @@ void read_client(keeper *k)
     ssize_t n = recv(k->cfd, buf, sizeof(buf), 0);
 
     if (n > 0) {
-        k->last_rx = apr_time_now();
+        client_heard(k);
         if (!k->input_done) {
             client_feed(k, buf, (size_t)n);
         }
@@ -375,43 +376,72 @@ void read_client(keeper *k)
     client_drop(k, n == 0 ? "connection closed by peer" : strerror(errno));
 }
 
-/* When a connection that brought nothing since last_rx is taken as dead:
- * twice WebSessionPing and a second (PROTOCOL.md, Heartbeats). */
-apr_time_t silent_deadline(const keeper *k)
+/* The client sent something (bytes on its connection, a POST): it is
+ * alive for another twice WebSessionPing and a second (PROTOCOL.md,
+ * Heartbeats). */
+void client_heard(keeper *k)
 {
-    return k->last_rx + 2 * apr_time_from_msec(k->cfg.ping_ms) + apr_time_from_sec(1);
+    k->last_rx = apr_time_now();
+    if (k->cfg.ping_ms && (k->conn == CONN_OPEN || k->conn == CONN_FAILING)) {
+        timers_set(&k->timers, T_SILENT, k->last_rx + 2 * apr_time_from_msec(k->cfg.ping_ms)
+                                          + apr_time_from_sec(1));
+    }
 }
 
-/* Acknowledgements and heartbeats on the attached connection.  Returns -1
- * when the connection was given up as dead. */
-int heartbeat(keeper *k, apr_time_t now)
+/* websession.v1: acknowledge the client's messages now, if the queue to
+ * the script has room; else as soon as it has (ack_room). */
+static void acknowledge(keeper *k)
 {
-    apr_interval_time_t ping = apr_time_from_msec(k->cfg.ping_ms);
+    if (!flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
+        k->ack_held = 1;
+        return;
+    }
+    k->ack_held = 0;
+    queue_v1(k, "A%" PRIu64, k->rx_count);
+    k->rx_acked = k->rx_count;
+}
 
-    if (k->cfd < 0 || k->close_queued) {
-        return 0;
+/* The queue to the script got shorter: a held acknowledgement may go. */
+void ack_room(keeper *k)
+{
+    if (k->ack_held && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
+        acknowledge(k);
     }
-    if (k->ack_at && now >= k->ack_at
-        && flow_may_ack(&k->flow, bytebuf_pending(&k->to_script))) {
-        queue_v1(k, "A%" PRIu64, k->rx_count);
-        k->rx_acked = k->rx_count;
-        k->ack_at = 0;
-    }
-    if (!ping) {
-        return 0;
-    }
-    if (now >= silent_deadline(k)) {
+}
+
+/* A deadline of the attached connection (keeper_timer) fell due. */
+void client_timer(keeper *k, keeper_timer t, apr_time_t now)
+{
+    switch (t) {
+    case T_FAIL:
+        queue_close(k, k->fail_code, k->fail_reason);
+        begin_end(k, "client protocol error");
+        break;
+    case T_CLOSE:
+        client_drop(k, "client did not read the close frame");
+        break;
+    case T_LINGER:
+        client_drop(k, "close handshake done");
+        break;
+    case T_SILENT:
         client_drop(k, "no heartbeat from the client (WebSessionPing)");
-        return -1;
-    }
-    if (now >= k->next_ping) {
+        break;
+    case T_PING:
         if (k->v1) {
             queue_v1(k, "P");
         }
         else {
             queue_ctl(k, WS_OP_PING, "", 0);
         }
-        k->next_ping = now + ping;
+        timers_set(&k->timers, T_PING, now + apr_time_from_msec(k->cfg.ping_ms));
+        break;
+    case T_ACK:
+        acknowledge(k);
+        break;
+    case T_POLL:
+        k->poll_expired = 1;        /* flush_client answers the poll */
+        break;
+    default:
+        break;
     }
-    return 0;
 }

@@ -149,7 +149,7 @@ void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
     }
     k->in_post = 0;
     msg_reader_destroy(rd);
-    k->last_rx = apr_time_now();
+    client_heard(k);
     send_reply(fd, status, why, k->rx_count);
 }
 

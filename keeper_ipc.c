@@ -121,10 +121,11 @@ static const ipcr_rule greeting_rules[] = {
     { IPC_LOGFD, 0, 0 },
 };
 
-static void pend_close(pending_conn *pc)
+static void pend_close(keeper *k, pending_conn *pc)
 {
+    timers_clear(&k->timers, T_PEND + (int)(pc - k->pend));
     if (pc->fd >= 0) {
-        close(pc->fd);
+        keeper_close(k, &pc->fd);
     }
     if (pc->passed >= 0) {
         close(pc->passed);
@@ -138,17 +139,18 @@ void pend_close_all(keeper *k)
 {
     for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
         if (k->pend[i].state != PEND_FREE) {
-            pend_close(&k->pend[i]);
+            pend_close(k, &k->pend[i]);
         }
     }
 }
 
 /* The next message of pc is expected within ATTACH_TIMEOUT_MS. */
-void pend_expect(pending_conn *pc, pend_state state, const ipcr_rule *rules,
+void pend_expect(keeper *k, pending_conn *pc, pend_state state, const ipcr_rule *rules,
                         size_t nrules)
 {
     pc->state = state;
-    pc->deadline = apr_time_now() + apr_time_from_msec(ATTACH_TIMEOUT_MS);
+    timers_set(&k->timers, T_PEND + (int)(pc - k->pend),
+               apr_time_now() + apr_time_from_msec(ATTACH_TIMEOUT_MS));
     ipcr_expect(&pc->rd, rules, nrules);
 }
 
@@ -177,7 +179,9 @@ void pend_accept(keeper *k)
             pc = c;
             break;
         }
-        if (c->state == PEND_GREETING && (!pc || c->deadline < pc->deadline)) {
+        if (c->state == PEND_GREETING
+            && (!pc || timers_get(&k->timers, T_PEND + i)
+                       < timers_get(&k->timers, T_PEND + (int)(pc - k->pend)))) {
             pc = c;
         }
     }
@@ -193,13 +197,13 @@ void pend_accept(keeper *k)
                      "WS02055: [%s] %d connections to the session's socket at once:"
                      " dropped the oldest that had not shown the session id",
                      k->fp, KEEPER_MAX_PENDING);
-        pend_close(pc);
+        pend_close(k, pc);
     }
     ipc_set_timeouts(fd, ATTACH_TIMEOUT_MS);        /* our replies */
     pc->fd = fd;
     pc->passed = -1;
     ipcr_init(&pc->rd);
-    pend_expect(pc, PEND_GREETING, greeting_rules, 2);
+    pend_expect(k, pc, PEND_GREETING, greeting_rules, 2);
 }
 
 /* A whole HELLO or LOGFD. */
@@ -218,32 +222,32 @@ static void pend_greeting(keeper *k, pending_conn *pc)
                          "WS02054: [%s] refused a log descriptor that did not come from the spawner",
                          k->fp);
         }
-        pend_close(pc);
+        pend_close(k, pc);
         return;
     }
     if (pc->rd.h.len != WS_SECRET_LEN
         && pc->rd.h.len != WS_SECRET_LEN + sizeof(ipc_hello_down)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
-                     "WS02060: [%s] bad HELLO from httpd (%u bytes)", k->fp,
+                     "WS02064: [%s] bad HELLO from httpd (%u bytes)", k->fp,
                      (unsigned)pc->rd.h.len);
-        pend_close(pc);
+        pend_close(k, pc);
         return;
     }
     if (!ws_ct_equal(pc->rd.body, k->cfg.secret, WS_SECRET_LEN)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02017: [%s] refused an attach that did not present the session id",
                      k->fp);
-        pend_close(pc);
+        pend_close(k, pc);
         return;
     }
-    if (k->cfd >= 0 && !k->over) {
+    if (k->cfd >= 0 && !session_over(k)) {
         /* What the current connection has delivered comes first: a close
          * frame sent before this attach ends the session before it. */
         read_client(k);
     }
-    if (k->over) {
+    if (session_over(k)) {
         send_reply(pc->fd, IPC_ERR_CLOSING, "session is ending", 0);
-        pend_close(pc);
+        pend_close(k, pc);
         return;
     }
     if (pc->rd.h.len > WS_SECRET_LEN) {
@@ -253,7 +257,7 @@ static void pend_greeting(keeper *k, pending_conn *pc)
         if (http_stale(k, d.received)) {
             /* The worker answers 409; nothing here changes. */
             send_reply(pc->fd, IPC_ERR_STALE, "stale down request", k->out.acked);
-            pend_close(pc);
+            pend_close(k, pc);
             return;
         }
     }
@@ -269,7 +273,7 @@ static void pend_greeting(keeper *k, pending_conn *pc)
             close(pc->passed);          /* nothing travels with a HELLO */
             pc->passed = -1;
         }
-        pend_expect(pc, PEND_REQUEST, request_rules, 2);
+        pend_expect(k, pc, PEND_REQUEST, request_rules, 2);
     }
 }
 
@@ -291,7 +295,7 @@ static void pend_request(keeper *k, pending_conn *pc)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02050: [%s] bad POST request from httpd", k->fp);
     }
-    pend_close(pc);
+    pend_close(k, pc);
 }
 
 /* Read what pc has sent; act on a whole message. */
@@ -306,7 +310,7 @@ void pend_read(keeper *k, pending_conn *pc)
         return;
     }
     if (n <= 0) {
-        pend_close(pc);                 /* gone before its message was whole */
+        pend_close(k, pc);              /* gone before its message was whole */
         return;
     }
     switch (ipcr_feed(&pc->rd, buf, (size_t)n)) {
@@ -316,7 +320,7 @@ void pend_read(keeper *k, pending_conn *pc)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02057: [%s] bad request on the session's socket: %s",
                      k->fp, pc->rd.error);
-        pend_close(pc);
+        pend_close(k, pc);
         return;
     case IPCR_DONE:
         if (pc->state == PEND_GREETING) {
@@ -329,18 +333,14 @@ void pend_read(keeper *k, pending_conn *pc)
     }
 }
 
-/* A connection whose message is not whole by its deadline is dropped: a
- * silent or slow peer holds only its own slot, never the session. */
-void pend_expire(keeper *k, apr_time_t now)
+/* pend[i]'s message was not whole by its deadline (T_PEND + i): a silent
+ * or slow peer holds only its own slot, never the session. */
+void pend_expired(keeper *k, int i)
 {
-    for (int i = 0; i < KEEPER_MAX_PENDING; i++) {
-        pending_conn *pc = &k->pend[i];
-
-        if (pc->state != PEND_FREE && now >= pc->deadline) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
-                         "WS02056: [%s] a connection to the session's socket sent no whole"
-                         " request within %d ms; dropped", k->fp, ATTACH_TIMEOUT_MS);
-            pend_close(pc);
-        }
+    if (i >= 0 && i < KEEPER_MAX_PENDING && k->pend[i].state != PEND_FREE) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02056: [%s] a connection to the session's socket sent no whole"
+                     " request within %d ms; dropped", k->fp, ATTACH_TIMEOUT_MS);
+        pend_close(k, &k->pend[i]);
     }
 }

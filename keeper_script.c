@@ -121,8 +121,7 @@ void read_stderr(keeper *k)
     }
     else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         log_stderr_lines(k, 1);
-        close(k->serr);
-        k->serr = -1;
+        keeper_close(k, &k->serr);
     }
 }
 
@@ -140,7 +139,7 @@ int read_stdout(keeper *k, size_t most)
     n = read(k->sout, buf, most < sizeof(buf) ? most : sizeof(buf));
     again = n < 0 && (errno == EAGAIN || errno == EINTR);
 
-    if (n > 0 && !k->over) {
+    if (n > 0 && !session_over(k)) {
         script_stdout(k, buf, (size_t)n, 0);
     }
     else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -148,8 +147,7 @@ int read_stdout(keeper *k, size_t most)
         k->stdout_eof = 1;
     }
     if (k->stdout_eof && k->sout >= 0) {
-        close(k->sout);
-        k->sout = -1;
+        keeper_close(k, &k->sout);
     }
     return n > 0 ? 1 : again ? -1 : 0;
 }
@@ -164,13 +162,15 @@ void reap(keeper *k)
         if (p == k->script_pid) {
             k->reaped = 1;
             k->wait_status = st;
+            if (session_over(k)) {
+                sess_set(k, SESS_DONE, "script reaped");
+            }
             /* Everything it wrote is in the pipe now; a descendant that
              * still holds the pipe open does not keep the session going. */
             while (k->sout >= 0) {
                 if (read_stdout(k, READ_CHUNK) < 0) {
                     script_stdout(k, NULL, 0, 1);
-                    close(k->sout);
-                    k->sout = -1;
+                    keeper_close(k, &k->sout);
                 }
             }
         }
@@ -189,7 +189,7 @@ void script_finished(keeper *k)
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                  "WS02023: [%s] %s", k->fp, reason);
-    if (!k->close_queued && !k->over) {
+    if (!k->close_queued && !session_over(k)) {
         queue_close_how(k, code, reason, 1);     /* after everything it wrote */
     }
 }
@@ -268,8 +268,7 @@ void flush_script(keeper *k)
             ap_log_error(APLOG_MARK, APLOG_INFO, errno, k->env->s,
                          "WS02024: [%s] script no longer reads stdin; %lu bytes undelivered",
                          k->fp, (unsigned long)bytebuf_pending(b));
-            close(k->sin);
-            k->sin = -1;
+            keeper_close(k, &k->sin);
             bytebuf_clear(b);
             return;
         }

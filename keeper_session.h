@@ -40,6 +40,8 @@
 #include "ws_codec.h"
 #include "ws_handshake.h"
 #include "wsv1.h"
+#include "session_state.h"
+#include "timers.h"
 
 #define READ_CHUNK      65536
 #define SPAWN_MAX_BODY  (1024 * 1024)
@@ -68,9 +70,42 @@ typedef struct {
     pend_state state;
     int fd;
     int passed;                 /* a descriptor that came with the message, or -1 */
-    apr_time_t deadline;
     ipc_reader rd;
 } pending_conn;
+
+/* The session's deadlines, in one timer table (timers.h): the loop sleeps
+ * until the earliest and acts on each as it falls due (keeper.c, on_timer). */
+typedef enum {
+    T_RESUME = 0,   /* no client: the session ends unless one is back (WebSessionResumeTimeout) */
+    T_END,          /* the next step of stopping the script (DRAIN, EOF, TERM) */
+    T_FAIL,         /* FAILING: the protocol error's close is queued */
+    T_CLOSE,        /* CLOSING: the client is dropped if our close is not out by then */
+    T_LINGER,       /* LINGER: the drain ends */
+    T_PING,         /* the next heartbeat to the client (WebSessionPing) */
+    T_SILENT,       /* a client that has sent nothing since is taken as dead */
+    T_ACK,          /* websession.v1: acknowledge what the client sent */
+    T_POLL,         /* a long poll with nothing to say is answered */
+    T_PEND,         /* T_PEND + i: connection pend[i]'s message must be whole */
+    T_COUNT = T_PEND + KEEPER_MAX_PENDING
+} keeper_timer;
+
+/* The descriptors the loop watches, each under its role: registered with
+ * epoll once, changed only when what the loop wants of one changes
+ * (keeper.c, watch), unregistered before it is closed (keeper_close). */
+typedef enum {
+    W_LIFE = 0,     /* httpd's lifeline */
+    W_PARENT,       /* pidfd of httpd's parent */
+    W_LISTEN,       /* the session's socket */
+    W_SIG,          /* the signal pipe */
+    W_CLIENT,       /* the attached client */
+    W_SIN,          /* the script's stdin (while bytes wait for it) */
+    W_SOUT,         /* its stdout (while there is room for what it writes) */
+    W_SERR,         /* its stderr */
+    W_PEND,         /* W_PEND + i: connection pend[i] */
+    W_COUNT = W_PEND + KEEPER_MAX_PENDING
+} keeper_watch;
+
+_Static_assert(T_COUNT <= TIMERS_MAX, "the timer table holds every keeper deadline");
 
 /* One session's state.  A keeper serves one session after another (pool.h):
  * what a field holds beyond the struct (descriptor, memory) is released in
@@ -78,6 +113,12 @@ typedef struct {
 typedef struct {
     const keeper_env *env;
     ipc_spawn cfg;
+    sess_state sess;            /* session_state.h: changed by sess_set only */
+    conn_state conn;            /* changed by conn_set only */
+    timer_table timers;         /* every deadline (keeper_timer) */
+    int epfd;                   /* epoll: the descriptors watched (keeper_watch) */
+    int w_fd[W_COUNT];          /* registered descriptor per role, or -1 */
+    uint32_t w_ev[W_COUNT];     /* its registered events */
     char fp[2 * WS_PUBID_LEN + 1];
     apr_interval_time_t resume_timeout;
     int listen_fd;
@@ -97,19 +138,14 @@ typedef struct {
     int cfd;
     ws_parser *parser;
     int input_done;             /* no more frames are read from this client */
-    int close_queued;           /* our close frame is queued (sendq final) */
-    int lingering;              /* close flushed, write side shut, draining */
-    apr_time_t close_deadline;  /* drop the client if the close is not out by then */
-    apr_time_t linger_until;
-    apr_time_t detached_since;
+    int close_queued;           /* our close frame is queued (sendq final), on this
+                                 * connection or for the next */
     sendq out;                  /* frames to the client */
     bytebuf to_script;
     flow_cfg flow;              /* when to read and acknowledge (flow.h) */
     apr_time_t last_rx;         /* when the client last sent anything */
-    apr_time_t fail_at;         /* a protocol error's close is queued then (0: none) */
-    unsigned fail_code;
+    unsigned fail_code;         /* FAILING: the close to send at T_FAIL */
     const char *fail_reason;    /* static text, from the codec */
-    apr_time_t next_ping;
 
     /* websession.v1 (cfg.protocol) */
     int v1;
@@ -117,7 +153,8 @@ typedef struct {
     int introduced;             /* the client was told the session id */
     uint64_t rx_count;          /* data messages received from the client */
     uint64_t rx_acked;          /* the last count we acknowledged */
-    apr_time_t ack_at;          /* when to acknowledge, 0 if nothing is due */
+    int ack_held;               /* an acknowledgement fell due while the queue to
+                                 * the script was full: it goes once there is room */
 
     /* the HTTP fallback (docs/PROTOCOL.md): the attached connection is a
      * response body of events instead of a WebSocket */
@@ -129,15 +166,12 @@ typedef struct {
     int peer_eof;               /* the client ended the connection in order */
     int in_post;                /* handling a POST: a close it causes must
                                  * still reach a later down request */
-    apr_time_t poll_until;      /* a poll with nothing to say ends then */
+    int poll_expired;           /* T_POLL came: the poll may end after the R alone */
     bytebuf http_out;           /* events encoded, not yet written */
 
     /* the end */
-    int over;                   /* no client will be served any more */
     int stopping;               /* httpd is going away */
     int finish_noted;           /* the script's end was reported */
-    int end_phase;              /* 0 none, 1 EOF sent, 2 TERM sent, 3 KILL sent */
-    apr_time_t end_deadline;
     int life_fd;                /* lifeline, -1 once it reported EOF */
     int parent_fd;              /* pidfd of httpd's parent, -1 once it fired */
 } keeper;
@@ -147,11 +181,21 @@ typedef struct {
 
 /* keeper.c */
 void set_nonblock(int fd);
+/* Close *fd (if >= 0) after taking it out of the loop's epoll set; -1 in *fd. */
+void keeper_close(keeper *k, int *fd);
 
-/* keeper_state.c */
+/* keeper_state.c: the only functions that change k->sess and k->conn */
+void sess_set(keeper *k, sess_state to, const char *why);
+void conn_set(keeper *k, conn_state to, const char *why);
 void begin_end(keeper *k, const char *why);
 void end_after_close(keeper *k, const char *why);
-void advance_end(keeper *k, apr_time_t now);
+void end_step(keeper *k);
+
+/* No client will be served any more: the session is ending. */
+static inline int session_over(const keeper *k)
+{
+    return k->sess != SESS_LIVE;
+}
 
 /* keeper_client.c */
 void queue_data(keeper *k, int binary, const unsigned char *data, size_t len);
@@ -159,11 +203,12 @@ void queue_close_how(keeper *k, unsigned code, const char *reason, int after_dat
 void queue_close(keeper *k, unsigned code, const char *reason);
 void client_drop(keeper *k, const char *why);
 void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
-                          const unsigned char *pre, size_t n);
-int flush_client(keeper *k, apr_time_t now);
+                   const unsigned char *pre, size_t n);
+int flush_client(keeper *k);
 void read_client(keeper *k);
-apr_time_t silent_deadline(const keeper *k);
-int heartbeat(keeper *k, apr_time_t now);
+void client_timer(keeper *k, keeper_timer t, apr_time_t now);
+void ack_room(keeper *k);
+void client_heard(keeper *k);
 
 /* keeper_v1.c */
 int v1_fail(keeper *k, unsigned code, const char *why);
@@ -180,11 +225,11 @@ int http_stale(const keeper *k, uint64_t received);
 /* keeper_ipc.c */
 void send_reply(int fd, uint32_t status, const char *msg, uint64_t count);
 void pend_close_all(keeper *k);
-void pend_expect(pending_conn *pc, pend_state state, const ipcr_rule *rules,
-                        size_t nrules);
+void pend_expect(keeper *k, pending_conn *pc, pend_state state, const ipcr_rule *rules,
+                 size_t nrules);
 void pend_accept(keeper *k);
 void pend_read(keeper *k, pending_conn *pc);
-void pend_expire(keeper *k, apr_time_t now);
+void pend_expired(keeper *k, int i);
 
 /* keeper_script.c */
 void signal_script(keeper *k, int sig);
@@ -194,7 +239,7 @@ int read_stdout(keeper *k, size_t most);
 void reap(keeper *k);
 void script_finished(keeper *k);
 int start_script(keeper *k, char *const argv[], char *const envp[],
-                        const char *cwd, char *msg, size_t msglen);
+                 const char *cwd, char *msg, size_t msglen);
 void flush_script(keeper *k);
 
 #pragma GCC visibility pop

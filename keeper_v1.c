@@ -31,10 +31,10 @@ int v1_message(keeper *k, const ws_event *ev)
         }
         k->rx_count++;
         if (k->rx_count - k->rx_acked >= ACK_EVERY) {
-            k->ack_at = 1;                  /* now */
+            timers_set(&k->timers, T_ACK, 1);           /* now */
         }
-        else if (!k->ack_at) {
-            k->ack_at = apr_time_now() + apr_time_from_msec(ACK_DELAY_MS);
+        else if (!timers_get(&k->timers, T_ACK) && !k->ack_held) {
+            timers_set(&k->timers, T_ACK, apr_time_now() + apr_time_from_msec(ACK_DELAY_MS));
         }
         return deliver(k, ev->binary, m.payload, m.len);
     case WSV1_RESUME:

@@ -1,6 +1,9 @@
 # websession.js in a real browser: runs t/browser/*.test.mjs (node:test),
 # which drive Debian's headless Chromium with playwright-core against this
-# server, through a TCP proxy that cuts connections (demo/cutproxy.mjs).
+# server, through a TCP proxy that cuts connections (demo/cutproxy.mjs),
+# and bulk transfers straight to it, plain and over TLS (bulk.test.mjs,
+# whose figures are shown as notes). The files run one after the other,
+# so that the bulk timings do not share the machine with the other tests.
 # Each node test is one test here. Screenshots (the demo page: demo.png;
 # a failed test's page: failed-*.png), the browser's console log
 # (console.log) and node's full TAP output (node-test.tap) go to
@@ -22,6 +25,8 @@ my ($node)   = grep { -x } map { catfile($_, 'node') } split /:/, $ENV{PATH} // 
 my $pw       = catfile($top, 'node_modules', 'playwright-core', 'package.json');
 my @files    = sort glob catfile($top, 't', 'browser', '*.test.mjs');
 my $out_dir  = $ENV{WEBSESSION_ARTIFACTS} || catdir($top, 'build', 'browser');
+my $tls_port = $vars->{websession_ssl_port};
+my $crt      = catfile($vars->{t_logs}, 'ssl', 'server.crt');
 
 my @need = (
     { "no $chromium (Debian package chromium; tools/install-deps.sh installs it)" => -x $chromium },
@@ -38,7 +43,10 @@ if ($can) {
     $ENV{WEBSESSION_TEST_PORT} = $vars->{port};
     $ENV{WEBSESSION_ARTIFACTS} = $out_dir;
     $ENV{CHROMIUM}             = $chromium;
-    my @cmd = ('timeout', '300', $node, '--test', '--test-reporter=tap', @files);
+    # without it the TLS cases of bulk.test.mjs skip (a failure under
+    # WEBSESSION_REQUIRE_ALL)
+    $ENV{WEBSESSION_TEST_TLS_PORT} = $tls_port if $tls_port && -s $crt;
+    my @cmd = ('timeout', '300', $node, '--test', '--test-concurrency=1', '--test-reporter=tap', @files);
     $output = qx{@cmd 2>&1};
     $status = $?;
     if (open my $fh, '>', catfile($out_dir, 'node-test.tap')) {
@@ -70,5 +78,7 @@ for my $r (@results) {
     ok $r->{ok}, $r->{name};
 }
 fail 'node reported no test' unless @results;
+# the figures of the bulk runs (t.diagnostic: "# bulk ...")
+note $_ for ($output // '') =~ /^# (bulk .*)$/mg;
 ok $status == 0, "node --test exited 0 (status $status); screenshots and logs in $out_dir";
 diag $output if $status != 0 || !@results || ($ENV{TEST_VERBOSE} // '') eq '1';

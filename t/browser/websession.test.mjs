@@ -1,10 +1,8 @@
 // websession.js in a real browser: headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core) against the test Apache,
 // through a TCP proxy (demo/cutproxy.mjs) that drops connections the way a
-// network failure does. Run by t/60_browser.t, which sets
-//   WEBSESSION_TEST_PORT   the test httpd's port
-//   WEBSESSION_ARTIFACTS   where screenshots and the browser's console go
-//                          (default build/browser/)
+// network failure does. Run by t/60_browser.t (the environment it sets:
+// chromium.mjs).
 // By hand, with a test server running (t/TEST -start-httpd):
 //   WEBSESSION_TEST_PORT=8529 node --test t/browser/
 //
@@ -15,22 +13,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { CutProxy } from '../../demo/cutproxy.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const top = path.resolve(here, '..', '..');
-const PORT = Number(process.env.WEBSESSION_TEST_PORT) || 0;
-const ARTIFACTS = process.env.WEBSESSION_ARTIFACTS || path.join(top, 'build', 'browser');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const skip = PORT ? false : 'WEBSESSION_TEST_PORT is not set (run through t/60_browser.t)';
-
-// The flags that work on this machine image, as root (playwright adds
-// --headless and its own fresh --user-data-dir).
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                       '--disable-background-networking', '--disable-component-update',
-                       '--disable-sync'];
+import { PORT, ARTIFACTS, SKIP as skip, launchChromium } from './chromium.mjs';
 
 let proxy;
 let browser;
@@ -87,9 +72,7 @@ before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     proxy = new CutProxy({ targetPort: PORT });
     base = `http://127.0.0.1:${await proxy.listen(0)}`;
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS,
-                                      headless: true, timeout: 30000 });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     await context.exposeFunction('proxyCut', (mode) => proxy.cut({ mode }));
     await context.exposeFunction('proxyRefuse', (on) => { proxy.refuse(on); return true; });

@@ -1,4 +1,5 @@
-// The scenarios of t/browser/websession.test.mjs, run inside Chromium.
+// The scenarios of t/browser/websession.test.mjs and t/browser/bulk.test.mjs,
+// run inside Chromium.
 // Each function of window.wsTests opens a WebSession (the classic script's
 // class or the ES module's, by `lib`), does its work, and resolves to a plain
 // object of what it saw; the node side makes the assertions.
@@ -12,6 +13,9 @@
 //   proxyMode(m)      { stripUpgrade, buffer }: the proxy strips the
 //                     WebSocket upgrade from requests, or holds responses
 //                     until they are complete (new connections)
+// and for bulk (bulk.test.mjs, no proxy):
+//   serverState(port) where a stalled session stands on the server's side
+//                     (TCP and unix socket queues, the script's state)
 "use strict";
 (function () {
     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,6 +119,23 @@
         return { kind, length: bytes.length,
                  equal: expected instanceof Uint8Array && sameBytes(bytes, expected),
                  head: hex(bytes.subarray(0, 16)) };
+    }
+
+    /**
+     * The messages of a bulk run: message i is its number in 7 digits, ":",
+     * then letters of a fixed pseudo-random string from position i on, size
+     * bytes in all. A message cut, shifted, swapped with another or altered
+     * anywhere differs from the one expected.
+     */
+    function bulkMessages(count, size) {
+        const letters = [];
+        let x = 12345;
+        for (let i = 0; i < count + size; i++) {
+            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+            letters.push(String.fromCharCode(97 + (x >>> 16) % 26));
+        }
+        const text = letters.join("");
+        return (i) => String(i).padStart(7, "0") + ":" + text.substr(i, size - 8);
     }
 
     window.wsTests = {
@@ -269,6 +290,90 @@
             s.close(1000, "done");
             await waitFor(() => rec.has("close"), 10000);
             return { binaryTypeSet, results, asBlob, extra, cut, events: rec.events, transport: s.transport };
+        },
+
+        /**
+         * Bulk through an echo (/limits-cat: /bin/cat, framed): count messages
+         * of size bytes handed to send() back to back as soon as the session
+         * is open (the library queues what its window does not take yet);
+         * each echo must be exactly the next message sent. Measures the time
+         * from the first send to the last echo and the longest interval
+         * without an echo (the first one counted from the first send). Gives
+         * up after stallMs without one. Then closes the session (cat gets EOF:
+         * 1000).
+         */
+        async bulk({ lib = "classic", path = "/limits-cat", transport, count, size, stallMs = 3000 }) {
+            const WS = pick(lib);
+            const s = new WS(path, { minBackoff: 20, maxBackoff: 250, transport });
+            const rec = record(s);
+            if (!(await waitFor(() => rec.has("open") || rec.has("close"), 10000)) || !rec.has("open")) {
+                return { failed: "never opened", events: rec.events };
+            }
+            const message = bulkMessages(count, size);
+            let got = 0;
+            let extra = 0;               // messages after the end (or after giving up)
+            let done = false;
+            let bad = null;
+            let maxGap = 0;
+            let gapBefore = 0;
+            let firstMs = null;
+            const t0 = performance.now();
+            let last = t0;
+            s.addEventListener("message", (e) => {
+                const now = performance.now();
+                if (done || bad !== null || got >= count) {
+                    extra++;
+                    return;
+                }
+                if (now - last > maxGap) {
+                    maxGap = now - last;
+                    gapBefore = got;
+                }
+                last = now;
+                if (firstMs === null) {
+                    firstMs = now - t0;
+                }
+                const want = message(got);
+                if (e.data !== want) {
+                    const d = String(e.data);
+                    let at = 0;
+                    while (at < d.length && d[at] === want[at]) {
+                        at++;
+                    }
+                    bad = { index: got, length: d.length, differsAt: at, head: d.slice(0, 20),
+                            expected: want.slice(0, 20) };
+                    return;
+                }
+                got++;
+            });
+            for (let i = 0; i < count; i++) {
+                s.send(message(i));
+            }
+            const sendMs = performance.now() - t0;
+            let stalled = false;
+            await waitFor(() => {
+                stalled = performance.now() - last > stallMs;
+                return got >= count || bad !== null || rec.has("close") || stalled;
+            }, 60000);
+            done = true;
+            if (stalled) {
+                maxGap = Math.max(maxGap, performance.now() - last);
+                gapBefore = got;
+            }
+            const figures = { count, got, bad, stalled, totalMs: last - t0, sendMs, firstMs, maxGapMs: maxGap,
+                              gapBefore };
+            if (stalled && typeof window.serverState === "function") {
+                figures.server = await window.serverState(Number(location.port));   // while it stalls
+            }
+            // a duplicate would arrive now; every message sent is acknowledged
+            await waitFor(() => s.bufferedAmount === 0 || rec.has("close"), 2000);
+            await sleep(200);
+            const before = { readyState: s.readyState, bufferedAmount: s.bufferedAmount,
+                             closeEvents: rec.count("close") };
+            const used = { transport: s.transport, url: s.url, protocol: s.protocol };
+            s.close(1000, "done");
+            await waitFor(() => rec.has("close"), 5000);
+            return Object.assign(used, figures, { extra, before, events: rec.events });
         },
 
         /** A URL that is an ordinary file: the upgrade never happens. */
