@@ -77,7 +77,8 @@ typedef struct {
 typedef struct {
     int v1;
     apr_uint32_t http;              /* 0, or IPC_ATTACH_SSE/_POLL (| _OPEN) */
-    apr_uint64_t received;          /* the fallback's WebSession-Received */
+    int down;                       /* the fallback's down request (a GET) */
+    apr_uint64_t received;          /* ... its WebSession-Received */
 } ws_how;
 
 typedef struct {
@@ -665,21 +666,37 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
 
 /* Have the keeper of the session find_session() found accept us (HELLO):
  * OK with the connection in *keeper_fd, or the refusal answered (*keeper_fd
- * -1). */
+ * -1).  A fallback down request's resume point goes with the HELLO: the
+ * keeper refuses a stale one while a status can still say so (409). */
 static int contact_keeper(request_rec *r, const ws_how *how,
                           const unsigned char secret[WS_SECRET_LEN], const ws_slot_info *info,
                           int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
 {
     char name[IPC_NAME_MAX];
+    unsigned char hello[WS_SECRET_LEN + sizeof(ipc_hello_down)];
+    ipc_hello_down hd;
+    size_t hello_len = WS_SECRET_LEN;
     ipc_reply rep;
-    int fd;
+    int fd, answered;
 
     *keeper_fd = -1;
     ws_pubid_hex(info->pubid, fp);
+    memcpy(hello, secret, WS_SECRET_LEN);
+    if (how->down) {
+        /* The keeper judges the resume point before the 200 goes out. */
+        hd.received = how->received;
+        memcpy(hello + WS_SECRET_LEN, &hd, sizeof(hd));
+        hello_len += sizeof(hd);
+    }
     ipc_keeper_name(name, shared->prefix, info->slot, info->gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, secret, WS_SECRET_LEN, -1) < 0
-        || read_reply(fd, &rep) < 0 || rep.status != IPC_OK) {
+    answered = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, hello, hello_len, -1) == 0
+               && read_reply(fd, &rep) == 0;
+    if (answered && rep.status == IPC_ERR_STALE && how->down) {
+        close(fd);
+        return ws_fallback_stale(r, how->received, rep.count, fp, respond);
+    }
+    if (!answered || rep.status != IPC_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,
                       "WS00012: [%s] session's keeper is gone or ending", fp);
         if (fd >= 0) {
@@ -755,6 +772,7 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
     how.v1 = 1;
     if (req.down) {
         how.http = req.flags;
+        how.down = 1;
         how.received = req.received;
         return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
     }
