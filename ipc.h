@@ -99,6 +99,7 @@ typedef struct {
     uint32_t max_message;
     uint32_t buffer;             /* WebSessionBuffer: the window each way (flow.h) */
     uint32_t resume_timeout_ms;
+    uint32_t unused_timeout_ms;  /* ... for a client that left before sending anything */
     uint32_t ping_ms;            /* heartbeat interval, 0 for none */
     uint32_t protocol;           /* IPC_PROTOCOL_*, fixed for the session */
     uint32_t nargv;

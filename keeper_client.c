@@ -234,6 +234,7 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->cfd = fd;
+    k->attaches++;
     k->peer_eof = 0;
     k->input_done = 0;
     k->transport = a->flags & IPC_ATTACH_HTTP;

@@ -80,6 +80,7 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, int *full,
                                 why);
             return -1;
         }
+        k->client_spoke = 1;
         return 1;
     case WSV1_CLOSE:
         *close_code = (unsigned)m.n;    /* (1000 or 3000-4999: never 0) */

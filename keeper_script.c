@@ -38,6 +38,7 @@ int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
         end_after_close(k, "client sent a binary message in lines mode");
         return -1;
     }
+    k->client_spoke = 1;
     h = msg_encode_header(k->cfg.mode, binary, len, hdr);
     bytebuf_append(&k->to_script, hdr, h);
     bytebuf_append(&k->to_script, data, len);

@@ -121,6 +121,9 @@ typedef struct {
     uint32_t w_ev[W_COUNT];     /* its registered events */
     char fp[2 * WS_PUBID_LEN + 1];
     apr_interval_time_t resume_timeout;
+    int client_spoke;           /* the client sent a data message or an acknowledgement:
+                                 * WebSessionUnusedTimeout no longer applies */
+    unsigned attaches;          /* connections this session has had */
     int listen_fd;
     pending_conn pend[KEEPER_MAX_PENDING];
 
