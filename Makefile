@@ -6,6 +6,9 @@
 #   make unit       C unit tests under AddressSanitizer
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
+#   make deb        the Debian package (build/deb/*.deb), checked by lintian
+#   make npm-pack   the browser library as an npm package (build/npm/*.tgz)
+#   make types      tsc checks client/websession.d.ts against client/types-test/
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
 #   make bench-newsessions  new-session latency, scripts in their own session or group
 #   make mutate     the mutation campaigns, C and JS (make mutate-c, make mutate-js;
@@ -151,6 +154,25 @@ install: all
 	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -n websession mod_websession.la
 	install -m 644 debian/websession.load $(DESTDIR)/etc/apache2/mods-available/websession.load
 	install -m 644 websession.conf $(DESTDIR)/etc/apache2/mods-available/websession.conf
+
+# ---- packages ----------------------------------------------------------------
+# The Debian binary package libapache2-mod-websession: tools/build-deb copies
+# the tree to build/deb/ and runs dpkg-buildpackage -us -uc -b there, so its
+# outputs (written next to the tree it builds) stay under build/deb/; then
+# lintian, which fails the target on an error. t/70_deb_package.t runs it.
+.PHONY: deb npm-pack types
+deb: deps
+	tools/build-deb $(BUILD)/deb
+
+# The browser library as the npm package websession-client (client/package.json).
+npm-pack: | $(BUILD)
+	rm -rf $(BUILD)/npm && mkdir -p $(BUILD)/npm
+	cd client && npm pack --pack-destination ../$(BUILD)/npm
+
+# tsc (typescript from package-lock.json) on the typed example that uses every
+# declaration of client/websession.d.ts.
+types:
+	node_modules/.bin/tsc --noEmit -p client/types-test
 
 clean:
 	rm -rf $(BUILD) .libs *.la *.lo *.o *.slo
