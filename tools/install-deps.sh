@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages needed to build mod_websession and run every test,
 # then the npm packages of package-lock.json (playwright-core, for the browser
-# tests; StrykerJS, for make mutate-js) into node_modules/ with `npm ci`.
+# tests; StrykerJS, for make mutate-js; typescript, for make types) into
+# node_modules/ with `npm ci`.
 #
 # Idempotent and fast: asks dpkg first and only runs apt-get (update + install)
 # when something is missing. Safe without a tty (CI): never prompts.
@@ -36,6 +37,10 @@ websocketd
 nodejs
 node-ws
 chromium
+dpkg-dev
+debhelper
+lintian
+git
 "
 
 missing=""
