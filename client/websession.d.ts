@@ -19,7 +19,7 @@
  * Events, in this order: `open` (once), `message`s, `close` (once);
  * `reconnecting` and `resumed` may come between any number of times;
  * `sessionlost` and `error` come just before a `close` that ends a failed
- * session.
+ * session (`error` also when a Blob to send cannot be read).
  */
 declare class WebSession extends EventTarget {
     /**

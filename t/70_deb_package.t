@@ -54,7 +54,7 @@ chomp(my $arch = qx{dpkg-architecture -qDEB_HOST_ARCH});
 chomp(my $ver = qx{cd '$top' && dpkg-parsechangelog -SVersion});
 my $deb = "$top/build/deb/${pkg}_${ver}_$arch.deb";
 ok -f $deb, "build/deb/${pkg}_${ver}_$arch.deb exists"
-    or BAIL_OUT("no package to test: $deb");
+    or do { diag "no package to test: the file fails here"; exit 1 };
 ok !grep({ !m{^\Q$top\E/build/} } glob("$top/../${pkg}_* $top/${pkg}_* $top/*.deb $top/*.changes")),
     '... and no build output outside build/';
 
