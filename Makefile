@@ -159,7 +159,7 @@ install: all
 # The Debian binary package libapache2-mod-websession: tools/build-deb copies
 # the tree to build/deb/ and runs dpkg-buildpackage -us -uc -b there, so its
 # outputs (written next to the tree it builds) stay under build/deb/; then
-# lintian, which fails the target on an error. t/70_deb_package.t runs it.
+# lintian, which fails the target on an error. t/75_deb_package.t runs it.
 .PHONY: deb npm-pack types
 deb: deps
 	tools/build-deb $(BUILD)/deb

@@ -2,7 +2,7 @@
 // with what websession.js has at run time, so that a member, an event, an
 // option, a transport or a constant added to (or removed from) one of them
 // and not the other fails here. (tsc checks the declarations' types against
-// a typed example: client/types-test/, run by t/71_npm_package.t.)
+// a typed example: client/types-test/, run by t/76_npm_package.t.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // A typed program that uses every part of websession.d.ts (through
 // websession.mjs, the ES module). Checked with `tsc --noEmit -p
-// client/types-test` (t/71_npm_package.t), never run: each line must
+// client/types-test` (t/76_npm_package.t), never run: each line must
 // compile, and each line after a @ts-expect-error must not.
 import WebSession, {
     WebSession as Named,

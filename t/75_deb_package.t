@@ -131,7 +131,7 @@ chmod 0755, $script;
 my $group = getgrnam('nogroup') ? 'nogroup' : 'nobody';
 my $conf = "$scratch/httpd.conf";
 write_file($conf, <<"EOF");
-# Written by t/70_deb_package.t for one run.
+# Written by t/75_deb_package.t for one run.
 ServerRoot "$scratch"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$port
