@@ -247,7 +247,8 @@ static const char *parse_number(cmd_parms *cmd, const char *arg, apr_int64_t min
     return NULL;
 }
 
-static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg)
+/* WebSessionResumeTimeout and WebSessionUnusedTimeout: seconds. */
+static const char *set_timeout(cmd_parms *cmd, void *cfg, const char *arg)
 {
     ws_dir_conf *c = cfg;
     apr_int64_t v;
@@ -256,22 +257,14 @@ static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg
     if (err) {
         return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
     }
-    c->resume_timeout = apr_time_from_sec(v);
-    c->resume_timeout_set = 1;
-    return NULL;
-}
-
-static const char *set_unused_timeout(cmd_parms *cmd, void *cfg, const char *arg)
-{
-    ws_dir_conf *c = cfg;
-    apr_int64_t v;
-    const char *err = parse_number(cmd, arg, 1, 86400, &v);
-
-    if (err) {
-        return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
+    if (!strcasecmp(cmd->cmd->name, "WebSessionUnusedTimeout")) {
+        c->unused_timeout = apr_time_from_sec(v);
+        c->unused_timeout_set = 1;
     }
-    c->unused_timeout = apr_time_from_sec(v);
-    c->unused_timeout_set = 1;
+    else {
+        c->resume_timeout = apr_time_from_sec(v);
+        c->resume_timeout_set = 1;
+    }
     return NULL;
 }
 
@@ -1072,10 +1065,10 @@ static const command_rec ws_cmds[] = {
                   " session in this scope"),
     AP_INIT_TAKE1("WebSessionMessages", set_messages, NULL, OR_OPTIONS | ACCESS_CONF,
                   "How messages cross the script's stdin/stdout: 'lines' or 'framed'"),
-    AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
+    AP_INIT_TAKE1("WebSessionResumeTimeout", set_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for its client to come back (1-86400)"),
-    AP_INIT_TAKE1("WebSessionUnusedTimeout", set_unused_timeout, NULL,
+    AP_INIT_TAKE1("WebSessionUnusedTimeout", set_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for a client that left before sending any"
                   " message (1-86400; at most WebSessionResumeTimeout)"),
