@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -96,6 +98,80 @@ static int parse_spawn(const ipc_spawn *sp, char *strings, char **cwd,
     *argv = list + 1;
     *envp = list + 1 + sp->nargv + 1;
     return 0;
+}
+
+/* One line per ended session, for the admin (docs/DIRECTIVES.md, Logging):
+ * what ran, for whom, how, how much, and how it ended. */
+void session_log(keeper *k)
+{
+    static const char *const names[] = { "websocket", "sse", "poll" };
+    char transports[32] = "", close[160];
+    apr_interval_time_t age = apr_time_now() - k->stats.started;
+
+    for (unsigned i = 0; i < 3; i++) {
+        if (k->stats.transports & (1u << i)) {
+            snprintf(transports + strlen(transports), sizeof(transports) - strlen(transports),
+                     "%s%s", transports[0] ? "," : "", names[i]);
+        }
+    }
+    if (k->stats.close_code) {
+        snprintf(close, sizeof(close), "close %u%s%s", k->stats.close_code,
+                 k->stats.close_reason[0] ? " " : "", k->stats.close_reason);
+    }
+    else {
+        snprintf(close, sizeof(close), "no close sent");
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, k->env->s,
+                 "WS02065: [%s] session ended after %" APR_TIME_T_FMT ".%01d s: script %s,"
+                 " client %s, transport %s, from the client %" PRIu64 " messages (%" PRIu64
+                 " bytes), from the script %" PRIu64 " messages (%" PRIu64 " bytes),"
+                 " %u resumes, %s; %s",
+                 k->fp, apr_time_sec(age), (int)(apr_time_usec(age) / 100000),
+                 k->stats.script, k->stats.client[0] ? k->stats.client : "-",
+                 transports[0] ? transports : "none",
+                 k->stats.msgs_in, k->stats.bytes_in, k->stats.msgs_out, k->stats.bytes_out,
+                 k->attaches > 1 ? k->attaches - 1 : 0, close,
+                 k->stats.end_why[0] ? k->stats.end_why : "ended");
+}
+
+/* The session's figures for the status page (session_table.h). */
+void session_publish(keeper *k)
+{
+    k->pub.script_pid = (apr_uint32_t)k->script_pid;
+    k->pub.msgs_in = k->stats.msgs_in;
+    k->pub.bytes_in = k->stats.bytes_in;
+    k->pub.msgs_out = k->stats.msgs_out;
+    k->pub.bytes_out = k->stats.bytes_out;
+    k->pub.queued_out = sendq_pending_bytes(&k->out);
+    k->pub.queued_in = bytebuf_pending(&k->to_script);
+    ws_table_publish(k->env->table, k->cfg.slot, k->cfg.gen, &k->pub);
+}
+
+/* How the session ended, for the status page's totals: the first that
+ * applies of ended from the page, httpd stopping, the script exiting first,
+ * the client not coming back, an error (a close code that says so), else
+ * the client's close. */
+static ws_stat end_kind(const keeper *k)
+{
+    unsigned c = k->stats.close_code;
+
+    if (k->ended_by_admin) {
+        return WS_STAT_END_ADMIN;
+    }
+    if (k->stopping) {
+        return WS_STAT_END_STOP;
+    }
+    if (k->stats.script_first) {
+        return WS_STAT_END_SCRIPT;
+    }
+    if (!strncmp(k->stats.end_why, "client did not return", 21)) {
+        return WS_STAT_END_TIMEOUT;
+    }
+    if (c == WS_CLOSE_PROTOCOL || c == WS_CLOSE_UNSUPPORTED || c == WS_CLOSE_INTERNAL
+        || c == 1007 || c == 1008 || c == 1009 || c == WSV1_CLOSE_RESUME) {
+        return WS_STAT_END_ERROR;
+    }
+    return WS_STAT_END_CLIENT;
 }
 
 /* What a session leaves in the system: the rest of its script's process
@@ -247,7 +323,9 @@ static void on_timer(keeper *k, int id, apr_time_t now)
 {
     switch (id) {
     case T_RESUME:
-        begin_end(k, "client did not return within WebSessionResumeTimeout");
+        begin_end(k, !k->client_spoke && k->attaches <= 1
+                     ? "client did not return within WebSessionUnusedTimeout (it had sent nothing)"
+                     : "client did not return within WebSessionResumeTimeout");
         break;
     case T_END:
         end_step(k);
@@ -307,6 +385,7 @@ static void run(keeper *k)
         }
 
         watch_all(k);
+        session_publish(k);
         n = epoll_wait(k->epfd, evs, W_COUNT, timers_wait_ms(&k->timers, now));
         if (n < 0) {
             if (errno != EINTR) {
@@ -432,6 +511,31 @@ static void serve_session(const keeper_env *env, int conn_fd)
         send_reply(conn_fd, IPC_ERR_EXEC, msg, 0);
         keeper_exit(k, 1);
     }
+    k->stats.started = apr_time_now();
+    snprintf(k->stats.script, sizeof(k->stats.script), "%s", argv[0]);
+    {
+        const char *host = "", *port = "", *https = "";
+
+        for (char **e = envp; *e; e++) {
+            if (!strncmp(*e, "REMOTE_ADDR=", 12)) {
+                snprintf(k->stats.client, sizeof(k->stats.client), "%s", *e + 12);
+            }
+            else if (!strncmp(*e, "SERVER_NAME=", 12)) {
+                host = *e + 12;
+            }
+            else if (!strncmp(*e, "SERVER_PORT=", 12)) {
+                port = *e + 12;
+            }
+            else if (!strncmp(*e, "HTTPS=", 6)) {
+                https = *e + 6;
+            }
+        }
+        snprintf(k->pub.target, sizeof(k->pub.target), "%s://%s:%s %s",
+                 !strcasecmp(https, "on") ? "https" : "http", host, port, argv[0]);
+        _Static_assert(sizeof(k->pub.client) == sizeof(k->stats.client), "one size");
+        memcpy(k->pub.client, k->stats.client, sizeof(k->pub.client));
+    }
+    session_publish(k);     /* the strings before the session is visible */
     if (ws_table_go_live(env->table, k->cfg.slot, k->cfg.gen, getpid()) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02044: [%s] the session's slot was taken over", k->fp);
@@ -460,6 +564,8 @@ static void serve_session(const keeper_env *env, int conn_fd)
         timers_set(&k->timers, T_RESUME, apr_time_now() + k->resume_timeout);
     }
     run(k);
+    session_log(k);
+    ws_table_note(env->table, end_kind(k));
     if (k->stopping) {
         keeper_exit(k, 0);
     }

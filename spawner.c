@@ -203,6 +203,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         pf[3].fd = parent_fd;
         pf[3].events = POLLIN;
         parked = pool_watch(&pool, pf + 4);
+        ws_table_set_gauge(sh->table, WS_STAT_POOL, parked);   /* for the status page */
         if (poll(pf, 4 + parked, timeout) < 0) {
             continue;
         }
