@@ -365,7 +365,7 @@ static const char *set_max_relays(cmd_parms *cmd, void *cfg, const char *arg)
     if (!strcasecmp(arg, "auto")) {
         c->max_relays = WS_RELAYS_AUTO;
     }
-    else if ((err = parse_number(cmd, arg, 0, 1000000, &v)) != NULL) {
+    else if ((err = parse_number(cmd, arg, 0, WS_RELAY_MAX, &v)) != NULL) {
         return apr_pstrcat(cmd->pool, err, " or 'auto'", NULL);
     }
     else {
@@ -390,6 +390,9 @@ static unsigned resolve_max_relays(const ws_srv_conf *sc)
     }
     if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
         threads = 1;
+    }
+    if (daemons * threads / 2 > WS_RELAY_MAX) {
+        return WS_RELAY_MAX;
     }
     return daemons * threads / 2 > 0 ? (unsigned)(daemons * threads / 2) : 1;
 }
@@ -687,10 +690,24 @@ static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
     return OK;
 }
 
+typedef struct {
+    unsigned token;
+    apr_uint32_t pid;
+} relay_place;
+
 static apr_status_t relay_done(void *data)
 {
-    ws_table_relay_give(data);
+    relay_place *rp = data;
+
+    ws_table_relay_give(shared->table, rp->token, rp->pid);
     return APR_SUCCESS;
+}
+
+/* Does the process that holds a relay place still run?  (A worker child
+ * killed or crashed in the middle of a relay never gave its places back.) */
+static int process_alive(apr_uint32_t pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }
 
 /* A connection that will be relayed holds a worker thread while it lasts:
@@ -698,10 +715,15 @@ static apr_status_t relay_done(void *data)
  * (503 too-many-relays).  DECLINED when the request may go on. */
 static int take_relay(request_rec *r)
 {
+    relay_place *rp;
+
     if (!ws_relay_needed(r->connection)) {
         return DECLINED;
     }
-    if (!ws_table_relay_take(shared->table, shared->max_relays)) {
+    rp = apr_palloc(r->pool, sizeof(*rp));
+    rp->pid = (apr_uint32_t)getpid();
+    rp->token = ws_table_relay_take(shared->table, shared->max_relays, rp->pid, process_alive);
+    if (!rp->token) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00048: WebSessionMaxRelays (%u) connections are relayed (TLS,"
                       " HTTP/2); refusing another session connection", shared->max_relays);
@@ -710,7 +732,7 @@ static int take_relay(request_rec *r)
                        "The server relays as many encrypted session connections as it may"
                        " (WebSessionMaxRelays). Try again later.");
     }
-    apr_pool_cleanup_register(r->pool, shared->table, relay_done, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(r->pool, rp, relay_done, apr_pool_cleanup_null);
     return DECLINED;
 }
 
