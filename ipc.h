@@ -55,7 +55,9 @@ enum {
     IPC_ERR_INTERNAL,
     IPC_ERR_PROTOCOL,   /* POST: a record broke websession.v1 (message says
                          * which); the session is closing with 1002 */
-    IPC_ERR_GAP         /* POST: its first new message is not the next one */
+    IPC_ERR_GAP,        /* POST: its first new message is not the next one */
+    IPC_ERR_MISMATCH    /* POST: the session is a plain WebSocket session, which
+                         * the HTTP fallback cannot reach; nothing was taken */
 };
 
 /* Most client bytes an attach may carry (read by httpd before the handover). */

@@ -83,7 +83,7 @@ CHECKS = [
     # resume across transports
     "ws_v1_to_sse", "sse_to_ws_v1", "poll_to_sse", "sse_to_poll",
     "plain_ws_to_sse_4400", "plain_ws_to_poll_4400", "plain_ws_survives_4400",
-    "sse_to_plain_ws_4400",
+    "post_plain_ws_400", "post_plain_ws_nothing_taken", "sse_to_plain_ws_4400",
     "resume_beyond_4409",
     # refused GETs
     "get_bad_transport_400", "get_transport_websocket_400",
@@ -847,6 +847,19 @@ class Run(CheckRun):
         await c.send("b")
         got = await self.ws_next(c, skip_acks=False)
         self.check("plain_ws_survives_4400", got == ("msg", "2 b"), "plain resume: 'b' -> %r" % (got,))
+        # ... nor be reached by a POST: refused, and none of its records (a
+        # D numbered as the first, a C) is taken
+        st, err, text, _ = await self.post("/ws/count", psid, 1, recs("Dx", "C1000"))
+        self.check("post_plain_ws_400", (st, err) == (400, "protocol-mismatch"),
+                   "%s %s %r" % (st, err, text))
+        try:
+            await c.send("c")
+        except Exception:
+            pass                      # (closed: what ws_next reports)
+        got = await self.ws_next(c, skip_acks=False)
+        self.check("post_plain_ws_nothing_taken", got == ("msg", "3 c"),
+                   "after the POST, plain 'c' -> %r (want '3 c': 'x' not delivered, no close)"
+                   % (got,))
         await asyncio.wait_for(c.close(1000), self.t)
 
         # a session started over sse resumed as a plain WebSocket: 4400
