@@ -90,6 +90,7 @@ my @CHECKS = (
     [ post_plain_ws_nothing_taken => '... and none of its records is taken: "c" -> "3 c", no close' ],
     [ sse_to_plain_ws_4400        => 'a session started over sse resumed as a plain WebSocket: close 4400' ],
     [ resume_beyond_4409          => 'WebSession-Received above what the server sent: close event 4409' ],
+    [ get_flood_1008              => '6 MiB right behind a new sse request: 200, the comment, the close event 1008 "more than 4 MiB sent right behind the handshake", the end' ],
     [ get_bad_transport_400       => 'WebSession-Transport: longpoll: 400 bad-request' ],
     [ get_transport_websocket_400 => 'WebSession-Transport: websocket: 400 bad-request' ],
     [ get_received_missing_400    => 'no WebSession-Received: 400 bad-request' ],

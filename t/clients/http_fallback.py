@@ -85,6 +85,8 @@ CHECKS = [
     "plain_ws_to_sse_4400", "plain_ws_to_poll_4400", "plain_ws_survives_4400",
     "post_plain_ws_400", "post_plain_ws_nothing_taken", "sse_to_plain_ws_4400",
     "resume_beyond_4409",
+    # more than 4 MiB behind a down request's head
+    "get_flood_1008",
     # refused GETs
     "get_bad_transport_400", "get_transport_websocket_400",
     "get_received_missing_400", "get_received_malformed_400",
@@ -887,6 +889,43 @@ class Run(CheckRun):
                    and not data_msgs(ms) and how == "eof", "%s %r, %s" % (r.status, ms, how))
         r.writer.close()
 
+    # -- a flood behind a down request ---------------------------------------------------
+
+    async def flood(self):
+        """6 MiB right behind a new sse request's head, more than an attach
+        may carry (4 MiB): the stream is the comment and the close event 1008,
+        then its end.  Whether httpd's first read after the headers finds
+        more than 4 MiB waiting is a race with our writes; queued at once in
+        a large send buffer it nearly always does, and an attempt where it
+        all fitted (the stream goes on with I and R) is made again, up to 5
+        times."""
+        head = ("GET /ws/count HTTP/1.1\r\nHost: localhost:%d\r\nWebSession-Transport: sse\r\n"
+                "WebSession-Received: 0\r\nAccept: text/event-stream\r\n\r\n"
+                % self.a.port).encode()
+        for attempt in range(1, 6):
+            s = socket.socket()
+            try:
+                s.setsockopt(socket.SOL_SOCKET, 32, 64 << 20)   # SO_SNDBUFFORCE (root)
+            except OSError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 20)
+            s.connect((self.a.host, self.a.port))
+            s.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=s, limit=1 << 26)
+            writer.write(head + b"x" * (6 << 20))
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.t)
+            status = int(raw.split(b" ")[1])
+            r = Resp(reader, writer, status, [], raw)
+            ms, how = await r.msgs(self.t, count=2)
+            if status != 200 or ms[1:2] == [] or ms[1][0] != "text" or ms[1][1][:1] != "I":
+                break
+            r.close()                 # it all fitted: the session started; again
+        rest, how = await r.msgs(self.t)
+        r.close()
+        self.check("get_flood_1008", status == 200 and ms == [
+                       ("comment", V1), ("close", 1008, "more than 4 MiB sent right behind the handshake")]
+                   and not rest and how == "eof",
+                   "%d attempt(s): %s %r, then %r, %s" % (attempt, status, ms, rest, how))
+
     # -- refusals ---------------------------------------------------------------------
 
     async def refused(self, name, st_want, err_want, method="GET", path="/ws/count",
@@ -1428,7 +1467,7 @@ class Run(CheckRun):
     async def main(self):
         steps = [self.sse_basics, self.poll, self.framed, self.exits, self.server_closes,
                  self.cross,
-                 self.bad_gets, self.bad_posts, self.buffer_full, self.acks_behind_full,
+                 self.flood, self.bad_gets, self.bad_posts, self.buffer_full, self.acks_behind_full,
                  self.ping, self.workers,
                  self.client]
         if self.a.tls_port:
