@@ -376,6 +376,10 @@ static int is_persistent(request_rec *r, const ws_dir_conf *c)
     return access(r->filename, X_OK) == 0;
 }
 
+/* What a session is bound to: the virtual host, the script, and the
+ * authenticated user who opened it (r->user; none is an identity too).
+ * The table compares it with the secret in constant time, so a resume by
+ * another user is answered exactly as an unknown id. */
 static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_BIND_LEN])
 {
     apr_sha1_ctx_t ctx;
@@ -390,6 +394,11 @@ static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_B
     apr_sha1_init(&ctx);
     apr_sha1_update(&ctx, vhost, (unsigned)strlen(vhost) + 1);
     apr_sha1_update(&ctx, script, (unsigned)strlen(script));
+    if (r->user) {
+        /* No script name contains a NUL: "script\0user" is no script's. */
+        apr_sha1_update(&ctx, "", 1);
+        apr_sha1_update(&ctx, r->user, (unsigned)strlen(r->user));
+    }
     apr_sha1_final(out, &ctx);
 }
 
