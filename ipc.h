@@ -88,6 +88,16 @@ typedef struct {
     uint32_t len;       /* bytes that follow this header */
 } ipc_header;
 
+/* Resource limits of the script (httpd's RLimitCPU, RLimitMEM, RLimitNPROC
+ * for the request's directory, as mod_cgid applies them): ipc_spawn.rlimit
+ * index; the bit 1 << index in rlimit_set says the limit is configured. */
+enum {
+    IPC_RLIMIT_CPU = 0,         /* RLIMIT_CPU, seconds */
+    IPC_RLIMIT_MEM,             /* RLIMIT_AS, bytes */
+    IPC_RLIMIT_NPROC,           /* RLIMIT_NPROC, processes of the user */
+    IPC_RLIMIT_COUNT
+};
+
 /* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
  * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
 typedef struct {
@@ -102,6 +112,8 @@ typedef struct {
     uint32_t nargv;
     uint32_t nenv;
     uint32_t strings_len;
+    uint32_t rlimit_set;         /* 1 << IPC_RLIMIT_*: the limits configured */
+    uint64_t rlimit[IPC_RLIMIT_COUNT][2];   /* soft, hard (RLIM_INFINITY: none) */
     unsigned char pubid[WS_PUBID_LEN];
     unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
 } ipc_spawn;

@@ -436,6 +436,27 @@ static char *dir_of(apr_pool_t *p, const char *path)
     return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
 }
 
+/* RLimitCPU, RLimitMEM, RLimitNPROC of the request's directory (core's
+ * per-dir configuration, NULL when not set), for the keeper to apply to the
+ * script as mod_cgid does to a CGI script. */
+static void spawn_rlimits(request_rec *r, ipc_spawn *sp)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const struct rlimit *limit[IPC_RLIMIT_COUNT] = {
+        [IPC_RLIMIT_CPU] = core->limit_cpu,
+        [IPC_RLIMIT_MEM] = core->limit_mem,
+        [IPC_RLIMIT_NPROC] = core->limit_nproc,
+    };
+
+    for (int i = 0; i < IPC_RLIMIT_COUNT; i++) {
+        if (limit[i]) {
+            sp->rlimit_set |= 1u << i;
+            sp->rlimit[i][0] = (uint64_t)limit[i]->rlim_cur;
+            sp->rlimit[i][1] = (uint64_t)limit[i]->rlim_max;
+        }
+    }
+}
+
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
@@ -465,6 +486,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
     sp.strings_len = (uint32_t)len;
+    spawn_rlimits(r, &sp);
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
     memcpy(sp.secret, secret, WS_SECRET_LEN);
 
