@@ -59,9 +59,11 @@ enum {
     IPC_ERR_PROTOCOL,   /* POST: a record broke websession.v1 (message says
                          * which); the session is closing with 1002 */
     IPC_ERR_GAP,        /* POST: its first new message is not the next one */
-    IPC_ERR_STALE       /* HELLO of a down request: its resume point is below
+    IPC_ERR_STALE,      /* HELLO of a down request: its resume point is below
                          * what the client acknowledged (count); a late
                          * request, refused, the session untouched */
+    IPC_ERR_MISMATCH    /* POST: the session is a plain WebSocket session, which
+                         * the HTTP fallback cannot reach; nothing was taken */
 };
 
 /* Most client bytes an attach may carry (read by httpd before the handover). */
@@ -92,6 +94,16 @@ typedef struct {
     uint32_t len;       /* bytes that follow this header */
 } ipc_header;
 
+/* Resource limits of the script (httpd's RLimitCPU, RLimitMEM, RLimitNPROC
+ * for the request's directory, as mod_cgid applies them): ipc_spawn.rlimit
+ * index; the bit 1 << index in rlimit_set says the limit is configured. */
+enum {
+    IPC_RLIMIT_CPU = 0,         /* RLIMIT_CPU, seconds */
+    IPC_RLIMIT_MEM,             /* RLIMIT_AS, bytes */
+    IPC_RLIMIT_NPROC,           /* RLIMIT_NPROC, processes of the user */
+    IPC_RLIMIT_COUNT
+};
+
 /* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
  * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
 typedef struct {
@@ -107,6 +119,8 @@ typedef struct {
     uint32_t nargv;
     uint32_t nenv;
     uint32_t strings_len;
+    uint32_t rlimit_set;         /* 1 << IPC_RLIMIT_*: the limits configured */
+    uint64_t rlimit[IPC_RLIMIT_COUNT][2];   /* soft, hard (RLIM_INFINITY: none) */
     unsigned char pubid[WS_PUBID_LEN];
     unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
 } ipc_spawn;

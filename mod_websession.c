@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -56,6 +58,8 @@ module AP_MODULE_DECLARE_DATA websession_module;
 
 typedef struct {
     int on;
+    const char *on_scope;           /* the directory WebSession On was set for (a
+                                     * <Directory> or .htaccess), else NULL */
     const char *command;            /* WebSessionCommand, as written */
     char **command_argv;
     const char *command_scope;      /* URL path of the <Location> it was set in */
@@ -124,6 +128,7 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     ws_dir_conf *c = apr_pcalloc(p, sizeof(*c));
 
     c->on = add->on_set ? add->on : base->on;
+    c->on_scope = add->on_set ? add->on_scope : base->on_scope;
     c->on_set = add->on_set || base->on_set;
     if (add->command_set) {
         c->command = add->command;
@@ -186,12 +191,37 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
+/* The file system directory a directive applies to: a <Directory> section's
+ * path or an .htaccess file's directory, without the trailing slash; NULL
+ * in the server, a virtual host, <Location>, <Files>, or a pattern (those
+ * are checked as paths by script_scope and fall back to the document root
+ * if they are not one; so does <If>, whose path is "*If").  <IfModule>,
+ * <IfDefine> and the like are no parents: httpd reads their contents into
+ * the section around them. */
+static const char *directory_of(cmd_parms *cmd)
+{
+    const ap_directive_t *parent = cmd->directive ? cmd->directive->parent : NULL;
+    char *d;
+    apr_size_t n;
+
+    if (!cmd->path || cmd->path[0] != '/'
+        || (parent && strcasecmp(parent->directive, "<Directory"))) {
+        return NULL;
+    }
+    d = apr_pstrdup(cmd->pool, cmd->path);
+    n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') {
+        d[--n] = '\0';
+    }
+    return d;
+}
+
 static const char *set_on(cmd_parms *cmd, void *cfg, int flag)
 {
     ws_dir_conf *c = cfg;
 
-    (void)cmd;
     c->on = flag;
+    c->on_scope = directory_of(cmd);
     c->on_set = 1;
     return NULL;
 }
@@ -479,6 +509,10 @@ static int is_persistent(request_rec *r, const ws_dir_conf *c)
     return access(r->filename, X_OK) == 0;
 }
 
+/* What a session is bound to: the virtual host, the script, and the
+ * authenticated user who opened it (r->user; none is an identity too).
+ * The table compares it with the secret in constant time, so a resume by
+ * another user is answered exactly as an unknown id. */
 static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_BIND_LEN])
 {
     apr_sha1_ctx_t ctx;
@@ -493,6 +527,11 @@ static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_B
     apr_sha1_init(&ctx);
     apr_sha1_update(&ctx, vhost, (unsigned)strlen(vhost) + 1);
     apr_sha1_update(&ctx, script, (unsigned)strlen(script));
+    if (r->user) {
+        /* No script name contains a NUL: "script\0user" is no script's. */
+        apr_sha1_update(&ctx, "", 1);
+        apr_sha1_update(&ctx, r->user, (unsigned)strlen(r->user));
+    }
     apr_sha1_final(out, &ctx);
 }
 
@@ -579,6 +618,194 @@ static char *dir_of(apr_pool_t *p, const char *path)
     return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
 }
 
+/* ---- the script's safety (docs/DIRECTIVES.md, "Script safety") --------- */
+
+/* Is path root itself or below it?  Both absolute, root without a trailing
+ * slash (but "/"). */
+static int path_within(const char *path, const char *root)
+{
+    apr_size_t n = strlen(root);
+
+    if (!strcmp(root, "/")) {
+        return path[0] == '/';
+    }
+    return !strncmp(path, root, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* realpath() into the pool; NULL with errno. */
+static char *resolved(apr_pool_t *p, const char *path)
+{
+    char *r = realpath(path, NULL), *copy;
+
+    if (!r) {
+        return NULL;
+    }
+    copy = apr_pstrdup(p, r);
+    free(r);
+    return copy;
+}
+
+/* What unsafe_node checks: the program, a directory from the program's up
+ * to the scope, or a directory above the scope. */
+enum { NODE_PROGRAM, NODE_DIR, NODE_ABOVE };
+
+/* Why path may not be trusted: it is missing or of the wrong type; or,
+ * the program or a directory up to the scope, writable by its group or by
+ * others; or, above the scope, writable by others without the sticky bit
+ * (anyone could rename the whole scope away and put their own in its
+ * place).  NULL when it is none of these.  stat() follows symlinks: the
+ * mode is that of what the name leads to. */
+static const char *unsafe_node(apr_pool_t *p, const char *path, int kind)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        apr_status_t e = errno;
+
+        return apr_psprintf(p, "%s cannot be checked: %pm", path, &e);
+    }
+    if (kind == NODE_PROGRAM ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)) {
+        return apr_psprintf(p, "%s is not a %s", path,
+                            kind == NODE_PROGRAM ? "regular file" : "directory");
+    }
+    if (kind == NODE_ABOVE) {
+        if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+            return apr_psprintf(p, "directory %s, above the scope, is writable by others"
+                                " without the sticky bit (mode %04o)",
+                                path, (unsigned)(st.st_mode & 07777));
+        }
+        return NULL;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        return apr_psprintf(p, "%s %s is writable by %s (mode %04o)",
+                            kind == NODE_PROGRAM ? "the program" : "directory", path,
+                            (st.st_mode & S_IWOTH) ? "others" : "its group",
+                            (unsigned)(st.st_mode & 07777));
+    }
+    return NULL;
+}
+
+/* The directories from dir up to "/": up to root (both included) as
+ * NODE_DIR when dir is root or below it, else dir alone; the rest as
+ * NODE_ABOVE. */
+static const char *unsafe_dirs(apr_pool_t *p, const char *dir, const char *root)
+{
+    const char *d = dir;
+    int kind = NODE_DIR, walk = root && path_within(dir, root);
+
+    for (;;) {
+        const char *why = unsafe_node(p, d, kind);
+
+        if (why || !strcmp(d, "/")) {
+            return why;
+        }
+        if (kind == NODE_DIR && (!walk || !strcmp(d, root))) {
+            kind = NODE_ABOVE;
+        }
+        d = dir_of(p, d);
+    }
+}
+
+/* The directory up to which the directories above a script file are
+ * checked: where WebSession On was set (a <Directory>, an .htaccess), else
+ * the document root the request was mapped from (DocumentRoot, or an
+ * Alias's target), whichever holds the script; else its own directory. */
+static const char *script_scope(request_rec *r, const ws_dir_conf *c, const char *program)
+{
+    const char *docroot = ap_context_document_root(r);
+    char *d;
+    apr_size_t n;
+
+    if (c->on_scope && !strpbrk(c->on_scope, "*?[") && path_within(program, c->on_scope)) {
+        return c->on_scope;
+    }
+    if (docroot && docroot[0] == '/') {
+        d = apr_pstrdup(r->pool, docroot);
+        n = strlen(d);
+        while (n > 1 && d[n - 1] == '/') {
+            d[--n] = '\0';
+        }
+        if (path_within(program, d)) {
+            return d;
+        }
+    }
+    return dir_of(r->pool, program);
+}
+
+/* A program that someone other than its owner could change (or replace, or
+ * put beside it) must not run for every visitor, as suexec refuses it for
+ * CGI: NULL when program is safe to run, else why not.  Refused when any
+ * of these cannot be checked, or (unsafe_node):
+ *  - the file execve() runs, program with every symlink resolved, is not a
+ *    regular file or is writable by its group or others;
+ *  - a directory from program's own up to the scope (script_scope; for
+ *    WebSessionCommand the program's directory alone) is writable by its
+ *    group or others, along the path as configured or requested (a symlink
+ *    there is in a directory that is checked) and along the resolved path,
+ *    up to the resolved scope (a target outside the scope: its own
+ *    directory);
+ *  - a directory above those, up to "/", is writable by others without
+ *    the sticky bit.
+ * A program that does not exist (a WebSessionCommand) is left to fail at
+ * its start, once the directories from the nearest that exists are safe. */
+static const char *script_unsafe(request_rec *r, const ws_dir_conf *c, const char *program)
+{
+    apr_pool_t *p = r->pool;
+    const char *root = c->command ? dir_of(p, program) : script_scope(r, c, program);
+    const char *real = resolved(p, program), *real_root, *why;
+
+    if (!real) {
+        apr_status_t e = errno;
+        const char *d = program;
+        struct stat st;
+
+        if (e != ENOENT && e != ENOTDIR) {
+            return apr_psprintf(p, "%s cannot be resolved: %pm", program, &e);
+        }
+        /* A missing program (a WebSessionCommand) fails to start, unless
+         * the directory where it would be could be written by others: they
+         * could put it there between this check and the exec. */
+        do {
+            d = dir_of(p, d);
+        } while (strcmp(d, "/") && stat(d, &st) < 0 && (errno == ENOENT || errno == ENOTDIR));
+        why = unsafe_dirs(p, d, root);
+        if (!why && (real = resolved(p, d)) != NULL) {
+            why = unsafe_dirs(p, real, resolved(p, root));
+        }
+        return why;
+    }
+    why = unsafe_node(p, real, NODE_PROGRAM);
+    if (!why) {
+        why = unsafe_dirs(p, dir_of(p, program), root);
+    }
+    if (!why) {
+        real_root = resolved(p, root);
+        why = unsafe_dirs(p, dir_of(p, real), real_root);
+    }
+    return why;
+}
+
+/* RLimitCPU, RLimitMEM, RLimitNPROC of the request's directory (core's
+ * per-dir configuration, NULL when not set), for the keeper to apply to the
+ * script as mod_cgid does to a CGI script. */
+static void spawn_rlimits(request_rec *r, ipc_spawn *sp)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const struct rlimit *limit[IPC_RLIMIT_COUNT] = {
+        [IPC_RLIMIT_CPU] = core->limit_cpu,
+        [IPC_RLIMIT_MEM] = core->limit_mem,
+        [IPC_RLIMIT_NPROC] = core->limit_nproc,
+    };
+
+    for (int i = 0; i < IPC_RLIMIT_COUNT; i++) {
+        if (limit[i]) {
+            sp->rlimit_set |= 1u << i;
+            sp->rlimit[i][0] = (uint64_t)limit[i]->rlim_cur;
+            sp->rlimit[i][1] = (uint64_t)limit[i]->rlim_max;
+        }
+    }
+}
+
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
@@ -610,6 +837,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
     sp.strings_len = (uint32_t)len;
+    spawn_rlimits(r, &sp);
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
     memcpy(sp.secret, secret, WS_SECRET_LEN);
 
@@ -746,8 +974,17 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
     ipc_reply rep;
     char **argv;
     const char *cwd;
+    const char *program = c->command ? c->command_argv[0] : r->filename;
+    const char *unsafe = script_unsafe(r, c, program);
     int fd, tries;
 
+    if (unsafe) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "WS00006: script %s not run: %s", program, unsafe);
+        return respond(r, HTTP_INTERNAL_SERVER_ERROR, "script-unsafe",
+                       "The script is not run: it, or a directory above it, could be"
+                       " changed by others; see the server's error log.");
+    }
     binding(r, c, bind);
     /* A secret may live only near its home slot (session_table.h): one
      * whose slots are all taken is drawn again. */

@@ -27,7 +27,7 @@
 #include <sys/types.h>
 
 #define WS_SECRET_LEN  24   /* 192 bits from the CSPRNG */
-#define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script", computed by the caller */
+#define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script[\0user]", computed by the caller */
 #define WS_PUBID_LEN   8    /* public identifier, also random */
 #define WS_TABLE_PROBE 64   /* the slots a secret may occupy (fewer in smaller tables) */
 

@@ -20,7 +20,9 @@
 # of undef removes it. Options after the port: method, proto ('HTTP/1.0'),
 # key, timeout, host, from (the local address to connect from, e.g.
 # 127.0.0.2 to be another client), early (bytes sent in the same write as
-# the request, e.g. frames pipelined behind the handshake).
+# the request, e.g. frames pipelined behind the handshake), sndbuf (bytes of
+# send buffer for the socket, so that much of early is queued at once,
+# before the server reads any of it; above net.core.wmem_max only as root).
 #
 # Every Session-ID seen in a 101 answer is appended to
 # <t_logs>/websession-ids-seen, so a test can check that no secret ever
@@ -33,6 +35,7 @@ use warnings;
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use IO::Select ();
 use IO::Socket::INET ();
+use Socket ();
 use MIME::Base64 qw(encode_base64);
 use Digest::SHA qw(sha1_base64);
 use Time::HiRes qw(time);
@@ -73,6 +76,12 @@ sub connect {
         or die "connect to port $port: $@\n";
     binmode $sock;
     $sock->autoflush(1);
+    if ($opt{sndbuf}) {
+        # SO_SNDBUFFORCE (32 on Linux) passes wmem_max for root; else SO_SNDBUF
+        setsockopt($sock, Socket::SOL_SOCKET(), 32, pack('i', $opt{sndbuf}))
+            or setsockopt($sock, Socket::SOL_SOCKET(), Socket::SO_SNDBUF(),
+                          pack('i', $opt{sndbuf}));
+    }
 
     my @hdr = (Host => "localhost:$port", Upgrade => 'websocket',
                Connection => 'Upgrade', 'Sec-WebSocket-Key' => $key,
