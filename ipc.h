@@ -90,6 +90,8 @@ typedef struct {
     uint32_t len;       /* bytes that follow this header */
 } ipc_header;
 
+#define IPC_ROUTE_SIZE 33   /* WS_ROUTE_MAX (ws_handshake.h) and its NUL */
+
 /* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
  * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
 typedef struct {
@@ -107,6 +109,7 @@ typedef struct {
     uint32_t strings_len;
     unsigned char pubid[WS_PUBID_LEN];
     unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
+    char route[IPC_ROUTE_SIZE];  /* WebSessionRoute for the id's I message, "" for none */
 } ipc_spawn;
 
 typedef struct {
