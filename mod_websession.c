@@ -1096,7 +1096,7 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
-    server_rec *main_server = s;
+    server_rec *vs;
     ws_srv_conf *sc = ap_get_module_config(s->module_config, &websession_module);
     ws_shared *sh = NULL;
     apr_status_t rv;
@@ -1142,16 +1142,15 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      " keeps %u slots until httpd is stopped and started",
                      sc->max_sessions, sh->capacity);
     }
-    for (; s; s = s->next) {
-        ws_srv_conf *vc = ap_get_module_config(s->module_config, &websession_module);
+    for (vs = s; vs; vs = vs->next) {
+        ws_srv_conf *vc = ap_get_module_config(vs->module_config, &websession_module);
 
         if (vc->cookie && !vc->route) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
                          "WS00071: WebSessionRouteCookie %s without WebSessionRoute:"
                          " no cookie is set", vc->cookie);
         }
     }
-    s = main_server;
     shared = sh;
     rv = spawner_start(sh, s, pconf);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
