@@ -51,5 +51,5 @@ ok $r->{rc} == 0 && !@{ $r->{summary}{errors} || [] },
    sprintf('balancers.py exited 0 without errors (%.0f s)', $r->{seconds})
     or client_diag($r);
 # the routing counts per balancer and path, and the failover's
-my ($counts) = grep { /"counts"/ } split /\n/, $r->{output};
+my ($counts) = $r->{output} =~ /^counts: (.*)$/m;
 note "routing and failover counts: $counts" if $counts;

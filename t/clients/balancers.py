@@ -20,7 +20,8 @@ killed (a crash: no close frame from it): each node2 session ends on its
 next re-attach with 410 / 4410, at its first attempt, the node1 sessions go
 on. Last, no secret of any id seen appears in any log of any front or node.
 
-Prints one line of JSON (checkrun.py) and per-front counts as "counts".
+Prints one line of JSON (checkrun.py), and before it the routing counts
+per front and path as a line "counts: {...}".
 Needs: httpd (apache2), haproxy, nginx, python3-websockets; node and
 Chromium for the browser part (skipped, and said so, without them).
 """
@@ -578,7 +579,7 @@ class Run(CheckRun):
                 await c.close()
             self.site.stop_all()
         self.check_logs()
-        print(json.dumps({"counts": self.counts,
+        print("counts: " + json.dumps({"routing": self.counts,
                           "failover": getattr(self, "failover_counts", {}),
                           "browser": browser.counts if browser else None,
                           "seconds": round(time.time() - t0, 1)}))
