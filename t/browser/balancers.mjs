@@ -30,12 +30,23 @@ const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 // browser's cookies are cleared before each: a balancer sends a new session
 // where the route cookie (the browser's last session's) points, and the
 // sessions are to be spread over both nodes.
-async function openSessions(context, page, n, tag) {
+async function openSessions(context, page, n, tag, both = 0) {
+    const list = () => page.evaluate((tag) => window.group[tag].map((r) => ({ id: r.id, node: r.node })), tag);
     for (let i = 0; i < n; i++) {
         await context.clearCookies();
         await openOne(page, i, tag);
     }
-    return page.evaluate((tag) => window.group[tag].map((r) => ({ id: r.id, node: r.node })), tag);
+    // with `both`, more until each node holds that many (a balancer may
+    // send a run of new sessions to one node), up to 4 n in all
+    for (let i = n; both && i < 4 * n; i++) {
+        const l = await list();
+        if (['node1', 'node2'].every((x) => l.filter((o) => o.node === x).length >= both)) {
+            break;
+        }
+        await context.clearCookies();
+        await openOne(page, i, tag);
+    }
+    return list();
 }
 
 async function openOne(page, i, tag) {
@@ -137,7 +148,7 @@ async function main() {
         // ---- failover: sessions on both nodes, then node2 is killed ----
         const fsecrets = [];
         for (const [, f] of Object.entries(fronts)) {
-            const opened = await openSessions(context, f.page, F, 'f');
+            const opened = await openSessions(context, f.page, F, 'f', Math.max(1, Math.floor(F / 4)));
             fsecrets.push(...opened.filter((o) => o.id).map((o) => o.id.slice(0, 32)));
         }
         say({ kind: 'ready', secrets: fsecrets });

@@ -658,13 +658,31 @@ class BrowserPart:
         await asyncio.wait_for(self.proc.wait(), 30)
 
 
+def ok_to_remove(run):
+    """Keep the servers' logs of a failed run (for whoever reads it)."""
+    return run.results and all(c["ok"] for c in run.results.values()) and not run.errors
+
+
+def stop_on_signal(site):
+    """A run stopped from outside (timeout(1), ^C) takes its servers along."""
+    def handler(signum, frame):
+        site.stop_all()
+        shutil.rmtree(site.dir, ignore_errors=True)
+        os._exit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 if __name__ == "__main__":
     run = Run()
+    stop_on_signal(run.site)
     try:
         asyncio.run(asyncio.wait_for(run.main(), float(os.environ.get("BALANCE_DEADLINE", "240"))))
     except Exception as e:
         run.error("main", e)
         run.site.stop_all()
+    if ok_to_remove(run):
+        shutil.rmtree(run.site.dir, ignore_errors=True)
     ok = run.results and all(c["ok"] for c in run.results.values()) and not run.errors
     print(json.dumps({"ok": bool(ok), "checks": list(run.results.values()),
                       "errors": run.errors}))
