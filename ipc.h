@@ -104,6 +104,8 @@ enum {
     IPC_RLIMIT_COUNT
 };
 
+#define IPC_ROUTE_SIZE 33   /* WS_ROUTE_MAX (ws_handshake.h) and its NUL */
+
 /* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
  * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
 typedef struct {
@@ -123,6 +125,7 @@ typedef struct {
     uint64_t rlimit[IPC_RLIMIT_COUNT][2];   /* soft, hard (RLIM_INFINITY: none) */
     unsigned char pubid[WS_PUBID_LEN];
     unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
+    char route[IPC_ROUTE_SIZE];  /* WebSessionRoute for the id's I message, "" for none */
 } ipc_spawn;
 
 typedef struct {

@@ -480,6 +480,7 @@ static void serve_session(const keeper_env *env, int conn_fd)
         _exit(1);
     }
     memcpy(&k->cfg, body, sizeof(ipc_spawn));
+    k->cfg.route[sizeof(k->cfg.route) - 1] = '\0';
     ws_pubid_hex(k->cfg.pubid, k->fp);
     if (len != sizeof(ipc_spawn) + k->cfg.strings_len
         || parse_spawn(&k->cfg, body + sizeof(ipc_spawn), &cwd, &argv, &envp) < 0) {

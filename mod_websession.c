@@ -100,6 +100,11 @@ typedef struct {
     int max_relays;                 /* WS_RELAYS_AUTO: half the MPM's worker threads */
     unsigned int max_sessions_set:1;
     unsigned int max_relays_set:1;
+    const char *route;              /* WebSessionRoute: NULL for none */
+    const char *cookie;             /* WebSessionRouteCookie name: NULL for none */
+    int cookie_secure;              /* ... "Secure" on every connection, not only TLS */
+    unsigned int route_set:1;
+    unsigned int cookie_set:1;
 } ws_srv_conf;
 
 static ws_shared *shared;           /* set in post_config, inherited by children */
@@ -188,6 +193,17 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->max_sessions_set = add->max_sessions_set || base->max_sessions_set;
     c->max_relays = add->max_relays_set ? add->max_relays : base->max_relays;
     c->max_relays_set = add->max_relays_set || base->max_relays_set;
+    c->route = add->route_set ? add->route : base->route;
+    c->route_set = add->route_set || base->route_set;
+    if (add->cookie_set) {
+        c->cookie = add->cookie;
+        c->cookie_secure = add->cookie_secure;
+    }
+    else {
+        c->cookie = base->cookie;
+        c->cookie_secure = base->cookie_secure;
+    }
+    c->cookie_set = add->cookie_set || base->cookie_set;
     return c;
 }
 
@@ -425,6 +441,65 @@ static unsigned resolve_max_relays(const ws_srv_conf *sc)
         return WS_RELAY_MAX;
     }
     return daemons * threads / 2 > 0 ? (unsigned)(daemons * threads / 2) : 1;
+}
+
+static const char *set_route(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+
+    (void)cfg;
+    if (!strcasecmp(arg, "none")) {
+        c->route = NULL;
+    }
+    else if (!ws_route_valid(arg)) {
+        return apr_psprintf(cmd->pool, "WebSessionRoute: '%s' is not a route; use 1 to %d"
+                            " letters, digits, '_' or '-' (the BalancerMember's route=)",
+                            arg, WS_ROUTE_MAX);
+    }
+    else {
+        c->route = arg;
+    }
+    c->route_set = 1;
+    return NULL;
+}
+
+/* A cookie name: an RFC 6265 token, kept to the characters every balancer
+ * and browser takes in a name. */
+static int cookie_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n >= 1 && n <= 64
+           && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                           "0123456789_-.") == n;
+}
+
+static const char *set_route_cookie(cmd_parms *cmd, void *cfg, const char *name,
+                                    const char *flag)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+
+    (void)cfg;
+    if (!strcasecmp(name, "off")) {
+        if (flag) {
+            return "WebSessionRouteCookie off takes no second argument";
+        }
+        c->cookie = NULL;
+    }
+    else if (!cookie_name_ok(name)) {
+        return apr_psprintf(cmd->pool, "WebSessionRouteCookie: '%s' is not a cookie name;"
+                            " use 1 to 64 letters, digits, '_', '-' or '.' (or 'off')", name);
+    }
+    else if (flag && strcasecmp(flag, "Secure")) {
+        return apr_psprintf(cmd->pool, "WebSessionRouteCookie: the second argument may only"
+                            " be 'Secure', not '%s'", flag);
+    }
+    else {
+        c->cookie = name;
+    }
+    c->cookie_secure = flag != NULL;
+    c->cookie_set = 1;
+    return NULL;
 }
 
 static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
@@ -809,7 +884,7 @@ static void spawn_rlimits(request_rec *r, ipc_spawn *sp)
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
-                      const unsigned char secret[WS_SECRET_LEN],
+                      const unsigned char secret[WS_SECRET_LEN], const char *route,
                       char **argv, char **envp, const char *cwd)
 {
     ipc_spawn sp;
@@ -840,6 +915,9 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     spawn_rlimits(r, &sp);
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
     memcpy(sp.secret, secret, WS_SECRET_LEN);
+    if (route) {
+        apr_cpystrn(sp.route, route, sizeof(sp.route));
+    }
 
     body = apr_palloc(r->pool, sizeof(sp) + len);
     memcpy(body, &sp, sizeof(sp));
@@ -859,6 +937,24 @@ static int read_reply(int fd, ipc_reply *rep)
     return ipc_recv_reply(fd, rep);
 }
 
+/* WebSessionRouteCookie: "NAME=.<route>" on the answer that starts a
+ * session, so that a balancer that reads its sticky route from a cookie
+ * (after the first '.') brings the browser back here.  Only the route: the
+ * secret never goes into a cookie, which balancers read and log. */
+static void add_route_cookie(request_rec *r)
+{
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
+
+    if (!sc->cookie || !sc->route) {
+        return;
+    }
+    apr_table_addn(r->headers_out, "Set-Cookie",
+                   apr_pstrcat(r->pool, sc->cookie, "=.", sc->route,
+                               "; Path=/; HttpOnly; SameSite=Lax",
+                               sc->cookie_secure || ap_ssl_conn_is_ssl(r->connection)
+                                   ? "; Secure" : "", NULL));
+}
+
 /* 101 Switching Protocols, then the connection goes to the keeper. */
 static void send_101(request_rec *r, int v1, const char *id)
 {
@@ -876,6 +972,7 @@ static void send_101(request_rec *r, int v1, const char *id)
     }
     if (id) {
         apr_table_setn(r->headers_out, "Session-ID", id);
+        add_route_cookie(r);
     }
     ap_send_interim_response(r, 1);
 }
@@ -886,6 +983,9 @@ static int switch_protocols(request_rec *r, const ws_how *how, int keeper_fd, co
                             const char *fp)
 {
     if (how->http) {
+        if (id) {
+            add_route_cookie(r);
+        }
         ws_fallback_start(r, id);
     }
     else {
@@ -966,8 +1066,9 @@ static int take_relay(request_rec *r)
 
 static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 {
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
-    char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
+    char id[WS_ID_MAX + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
     unsigned slot, limit = per_client_limit(c);
     apr_uint32_t gen;
     apr_status_t rv = APR_ENOSPC;
@@ -998,7 +1099,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
         rv = ws_table_reserve(shared->table, secret, bind, pubid, client_key(r), limit,
                               apr_time_now(), WS_STALE_RESERVATION, &slot, &gen);
     }
-    ws_id_encode(secret, id);
+    ws_id_encode(secret, sc->route, id);
     ws_pubid_hex(pubid, fp);
     if (rv == APR_EBUSY) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -1030,7 +1131,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 
     ipc_spawner_name(name, shared->prefix);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, argv,
+    if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, sc->route, argv,
                              script_env(r, c, fp), cwd) < 0
         || read_reply(fd, &rep) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
@@ -1085,9 +1186,11 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
                         const char *id, unsigned char secret[WS_SECRET_LEN],
                         ws_slot_info *info, int *rc)
 {
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
     unsigned char bind[WS_BIND_LEN];
+    const char *route;
 
-    if (!ws_id_decode(id, secret)) {
+    if (!ws_id_decode(id, secret, &route)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
@@ -1097,6 +1200,16 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
         }
         *rc = respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
                       "The Session-ID header is malformed.");
+        return 0;
+    }
+    if (route && (!sc->route || strcmp(route, sc->route) != 0)) {
+        /* Another node's session (a failover, a misrouted request): it is
+         * not here, so the answer is the unknown session's, at once. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00070: Session-ID is for route %s, this server's is %s:"
+                      " answered as an unknown session", route,
+                      sc->route ? sc->route : "none");
+        *rc = session_unknown(r, how);
         return 0;
     }
     binding(r, c, bind);
@@ -1330,6 +1443,7 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
+    server_rec *vs;
     ws_srv_conf *sc = ap_get_module_config(s->module_config, &websession_module);
     ws_shared *sh = NULL;
     apr_status_t rv;
@@ -1376,6 +1490,15 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      sc->max_sessions, sh->capacity);
     }
     sh->max_relays = resolve_max_relays(sc);
+    for (vs = s; vs; vs = vs->next) {
+        ws_srv_conf *vc = ap_get_module_config(vs->module_config, &websession_module);
+
+        if (vc->cookie && !vc->route) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                         "WS00071: WebSessionRouteCookie %s without WebSessionRoute:"
+                         " no cookie is set", vc->cookie);
+        }
+    }
     shared = sh;
     rv = spawner_start(sh, s, pconf);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -1447,6 +1570,14 @@ static const command_rec ws_cmds[] = {
     AP_INIT_TAKE1("WebSessionMaxRelays", set_max_relays, NULL, RSRC_CONF,
                   "Most session connections relayed at once (TLS, HTTP/2: each holds a"
                   " worker thread); 'auto' (default) is half of MaxRequestWorkers"),
+    AP_INIT_TAKE1("WebSessionRoute", set_route, NULL, RSRC_CONF,
+                  "This server's route, as in its BalancerMember route=: added to the"
+                  " session ids it issues as <secret>.<route> (1-32 of A-Z a-z 0-9 _ -;"
+                  " 'none' for ids without one)"),
+    AP_INIT_TAKE12("WebSessionRouteCookie", set_route_cookie, NULL, RSRC_CONF,
+                   "Cookie NAME=.<route> set when a session starts, for balancers that"
+                   " read the route from a cookie: a name, optionally 'Secure'"
+                   " (always; otherwise on TLS only), or 'off'"),
     AP_INIT_ITERATE("WebSessionOrigin", set_origin, NULL, OR_OPTIONS | ACCESS_CONF,
                     "Origins allowed to open sessions: 'same', 'any' or"
                     " scheme://host[:port] ..."),

@@ -551,7 +551,8 @@ sub all_gone {
     if (open my $fh, '<', WSClient::ids_file()) {
         while (<$fh>) {
             chomp;
-            $ids{$_} = 1 if /^[A-Za-z0-9_-]{32}$/;
+            # the secret of an id, routed (<secret>.<route>) or not
+            $ids{$1} = 1 if /^([A-Za-z0-9_-]{32})(?:\.[A-Za-z0-9_-]{1,32})?$/;
         }
     }
     ok $ids{$ab_id} && WSClient::log_since(0) =~ /WS00005: \[\Q$ab_fp\E\] new session/,
