@@ -1520,7 +1520,9 @@ static void ws_child_init(apr_pool_t *p, server_rec *s)
 
 static int ws_status(request_rec *r)
 {
-    return ws_status_handler(r, shared);
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
+
+    return ws_status_handler(r, shared, sc->route);
 }
 
 static int ws_server_status(request_rec *r, int flags)

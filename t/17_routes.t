@@ -16,10 +16,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
 use IO::Socket::INET;
 use WSClient;
 
-plan tests => 29, need_module('websession');
+plan tests => 32, need_module('websession');
 
 my $vars  = Apache::Test::vars();
 my $port1 = $vars->{websession_node1_port};
@@ -160,3 +161,16 @@ like $log, qr/WS00070: Session-ID is for route node2, this server's is node1/,
 my @leaked = grep { index($log, $_) >= 0 || index(WSClient::log_since(0, 'access_log'), $_) >= 0 }
              ($secret, $vsecret, $psecret);
 ok !@leaked, 'no secret of this file in error_log or access_log';
+
+# The status page names each node's route (t/70_status.t tests the rest).
+{
+    my @auth = (username => 'admin', password => 'status-test');
+    my $j = Apache::TestRequest::GET("http://127.0.0.1:$port1/websession-status?format=json", @auth);
+    like $j->content, qr/"route": "node1"/, "node1's status page (JSON): route node1";
+    my $p = Apache::TestRequest::GET("http://127.0.0.1:$port2/websession-status?format=prometheus",
+                                     @auth);
+    like $p->content, qr/^websession_node_info\{route="node2"\} 1$/m,
+        "node2's (Prometheus): websession_node_info{route=\"node2\"} 1";
+    my $h = Apache::TestRequest::GET("http://127.0.0.1:$port1/websession-status", @auth);
+    like $h->content, qr{Route \(WebSessionRoute\): <code>node1</code>}, '... and its HTML page';
+}
