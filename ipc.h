@@ -2,10 +2,16 @@
  *
  * Contract:
  *  - Every endpoint is a Linux abstract Unix stream socket named
- *    "<prefix>/spawner" or "<prefix>/k<slot>.<gen>", where prefix is fixed
- *    per server instance.  No file system path: no length limit from deep
- *    ServerRoots, nothing left behind.  Abstract sockets have no file mode,
- *    so every accepting side checks the peer's uid (ipc_peer_allowed).
+ *    "<prefix>/spawner.<mac>" or "<prefix>/k<slot>.<gen>.<mac>", where
+ *    prefix is "mod_websession/<pid of httpd's parent>" and mac is an
+ *    HMAC-SHA1 of the rest of the name under a random 128-bit key drawn at
+ *    server start (ipc_names).  Only httpd's processes hold the key (it is
+ *    inherited, never logged nor sent): every user can read the names in
+ *    use in /proc/net/unix, but none can tell the next one, so none can
+ *    bind a name before the keeper that needs it.  No file system path: no
+ *    length limit from deep ServerRoots, nothing left behind.  Abstract
+ *    sockets have no file mode, so every accepting side checks the peer's
+ *    uid (ipc_peer_allowed).
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
@@ -28,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "apr_errno.h"
 #include "session_table.h"
 
 #define IPC_MAGIC       0x57535331u    /* "WSS1" */
@@ -133,9 +140,21 @@ typedef struct {
     uint64_t first_seq;          /* number of the first D record */
 } ipc_post;
 
-/* Abstract socket name "<prefix>/spawner" or "<prefix>/k<slot>.<gen>". */
-void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix);
-void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+/* What the names of one server's sockets are made of. */
+#define IPC_NAME_KEY_LEN 16
+typedef struct {
+    char prefix[40];                        /* "mod_websession/<pid>" */
+    unsigned char key[IPC_NAME_KEY_LEN];    /* random; never logged nor sent */
+} ipc_names;
+
+/* A prefix for pid and a fresh key: APR_SUCCESS, or the random source's
+ * error (then no name would be safe to use). */
+apr_status_t ipc_names_init(ipc_names *n, long pid);
+
+/* Abstract socket name "<prefix>/spawner.<mac>" or
+ * "<prefix>/k<slot>.<gen>.<mac>" (ipc.c tells how mac is made). */
+void ipc_spawner_name(char out[IPC_NAME_MAX], const ipc_names *n);
+void ipc_keeper_name(char out[IPC_NAME_MAX], const ipc_names *n,
                      unsigned slot, uint32_t gen);
 
 /* Listening socket (close-on-exec); -1 with errno on failure. */

@@ -418,8 +418,18 @@ static void serve_session(const keeper_env *env, int conn_fd)
     k->reader = msg_reader_create((int)k->cfg.mode, k->cfg.max_message);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
 
-    ipc_keeper_name(name, env->prefix, k->cfg.slot, k->cfg.gen);
+    ipc_keeper_name(name, env->names, k->cfg.slot, k->cfg.gen);
     k->listen_fd = ipc_listen(name, 16);
+    if (k->listen_fd < 0 && errno == EADDRINUSE) {
+        /* Only a process that knows the name key (root, or one that can
+         * read the memory of httpd's processes) can have taken it. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
+                     "WS02080: [%s] the session's socket name (slot %u, generation %u) is"
+                     " taken by another process; the session cannot start", k->fp,
+                     (unsigned)k->cfg.slot, (unsigned)k->cfg.gen);
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "the session's socket name is taken", 0);
+        keeper_exit(k, 1);
+    }
     if (k->listen_fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
                      "WS02042: [%s] cannot listen for attaches", k->fp);

@@ -27,6 +27,7 @@
 
 #include <sys/types.h>
 #include "httpd.h"
+#include "ipc.h"
 #include "session_table.h"
 
 /* Seconds between EOF and SIGTERM, and between SIGTERM and SIGKILL. */
@@ -36,7 +37,7 @@
 
 typedef struct {
     ws_table *table;
-    const char *prefix;         /* abstract socket name prefix */
+    const ipc_names *names;     /* the sockets' names (ipc.h) */
     int lifeline_fd;            /* EOF once httpd's parent process is gone */
     int parent_fd;              /* pidfd of httpd's parent (readable once it
                                  * exits, even if killed), or -1 */

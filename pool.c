@@ -197,7 +197,7 @@ int pool_rejoin(const keeper_env *env, int sig_fd)
     memset(&idle, 0, sizeof(idle));
     memcpy(idle.token, env->pool_token, sizeof(idle.token));
     log_identity(env->s, &idle.log_dev, &idle.log_ino);
-    ipc_spawner_name(name, env->prefix);
+    ipc_spawner_name(name, env->names);
     fd = ipc_connect(name, POOL_IO_TIMEOUT_MS);
     if (fd < 0) {
         return -1;

@@ -76,7 +76,7 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         pool_forget(&pool);
         signal(SIGCHLD, SIG_DFL);
         env.table = sh->table;
-        env.prefix = sh->prefix;
+        env.names = &sh->names;
         env.lifeline_fd = sh->lifeline[0];
         env.parent_fd = parent_fd;
         env.uid = uid;
@@ -138,7 +138,7 @@ static void log_handover(ws_shared *sh, server_rec *s, int conn)
             || (info.state != WS_SLOT_LIVE && info.state != WS_SLOT_CLOSING)) {
             continue;
         }
-        ipc_keeper_name(name, sh->prefix, slot, info.gen);
+        ipc_keeper_name(name, &sh->names, slot, info.gen);
         k = ipc_connect(name, 1000);
         if (k >= 0) {
             ipc_send_msg(k, IPC_LOGFD, NULL, 0, cur);
@@ -295,7 +295,7 @@ static void hand_over_log(ws_shared *sh, server_rec *s)
     if (!s->error_log || apr_os_file_get(&lf, s->error_log) != APR_SUCCESS) {
         return;                 /* syslog: nothing to hand over */
     }
-    ipc_spawner_name(name, sh->prefix);
+    ipc_spawner_name(name, &sh->names);
     fd = ipc_connect(name, 2000);
     if (fd < 0 || ipc_send_msg(fd, IPC_LOGFD, NULL, 0, lf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,

@@ -22,12 +22,13 @@
 #include "httpd.h"
 #include "apr_shm.h"
 #include "apr_thread_proc.h"
+#include "ipc.h"
 #include "session_table.h"
 
 typedef struct {
     apr_shm_t *shm;
     ws_table *table;
-    char prefix[64];            /* abstract socket name prefix */
+    ipc_names names;            /* the sockets' names: prefix and key (ipc.h) */
     int listen_fd;              /* the spawner's socket */
     int lifeline[2];            /* [0] read end for daemons, [1] kept by the parent */
     apr_proc_t proc;            /* the running spawner */

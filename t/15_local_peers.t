@@ -39,7 +39,7 @@ my($IPC_SPAWN, $IPC_HELLO, $IPC_LOGFD) = (1, 2, 5);
 
 my $httpd = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local $/; <$fh> };
 chomp $httpd;
-my $spawner = "mod_websession/$httpd/spawner";
+my $spawner = WSClient::spawner_socket($httpd) or die "no spawner socket for httpd $httpd\n";
 
 sub text { my $m = $_[0]->recv_message(10); return $m ? $m->{payload} : '(nothing)' }
 
@@ -52,25 +52,6 @@ sub proc_ids {
         $id{$1} = $2 if /^(Uid|Gid):\s+(\d+)/;
     }
     return ($id{Uid}, $id{Gid});
-}
-
-# The abstract name a keeper listens on ("mod_websession/<httpd>/k<slot>.<gen>"),
-# found by its socket inodes in /proc/net/unix.
-sub keeper_socket {
-    my($pid) = @_;
-    my %mine;
-    opendir my $d, "/proc/$pid/fd" or return;
-    for (readdir $d) {
-        my $l = readlink "/proc/$pid/fd/$_" // next;
-        $mine{$1} = 1 if $l =~ /^socket:\[(\d+)\]$/;
-    }
-    open my $fh, '<', '/proc/net/unix' or return;
-    while (<$fh>) {
-        my @f = split;
-        next unless @f >= 8 && $mine{ $f[6] };
-        return substr($f[7], 1) if $f[7] =~ m{^\@mod_websession/\Q$httpd\E/k\d+\.\d+$};
-    }
-    return;
 }
 
 # Connect to an abstract socket, send $bytes, and tell what came back:
@@ -133,7 +114,7 @@ is $ws->status, 101, 'a session on /ws/count: 101';
 $ws->send_text('a');
 is text($ws), '1 a', '... round trip: 1 a';
 my($user_uid, $user_gid) = $keeper ? proc_ids($keeper) : ();
-my $ksock = $keeper && keeper_socket($keeper);
+my $ksock = $keeper && WSClient::keeper_socket($keeper);
 ok $ksock && defined $user_uid && $user_uid != 0 && $user_uid != $stranger_uid,
     sprintf 'its keeper (pid %s) runs as httpd\'s User (uid %s) and listens on @%s',
             $keeper // '?', $user_uid // '?', $ksock // '?';
@@ -214,7 +195,7 @@ is -s $trap, 0, '... and nothing went to the offered file';
 
 # The spawner forwards the log to live keepers on their own sockets: there,
 # too, a process of httpd's User that is not the spawner is refused.
-my $se_sock = $se_keeper && keeper_socket($se_keeper);
+my $se_sock = $se_keeper && WSClient::keeper_socket($se_keeper);
 $off = WSClient::log_offset();
 $r = run_json_client($python, $helper, '--socket', $se_sock // 'none', '--file', $trap,
                      '--uid', $user_uid, '--gid', $user_gid);
