@@ -163,6 +163,17 @@ int ipc_peer_allowed(int fd, uid_t uid)
     return peer_cred(fd, &cred) && (cred.uid == uid || cred.uid == 0);
 }
 
+void ipc_peer_ids(int fd, long *uid, long *pid)
+{
+    struct ucred cred;
+
+    *uid = *pid = -1;
+    if (peer_cred(fd, &cred)) {
+        *uid = (long)cred.uid;
+        *pid = (long)cred.pid;
+    }
+}
+
 int ipc_peer_is(int fd, pid_t pid)
 {
     struct ucred cred;

@@ -11,7 +11,7 @@
  *    bind a name before the keeper that needs it.  No file system path: no
  *    length limit from deep ServerRoots, nothing left behind.  Abstract
  *    sockets have no file mode, so every accepting side checks the peer's
- *    uid (ipc_peer_allowed).
+ *    uid (ipc_peer_allowed) as soon as it accepts, before it reads.
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
@@ -165,6 +165,8 @@ void ipc_set_timeouts(int fd, int timeout_ms);
 
 /* 1 if the peer of a connected Unix socket runs as uid or as root. */
 int ipc_peer_allowed(int fd, uid_t uid);
+/* The peer's uid and pid (-1 and -1 if the kernel does not say). */
+void ipc_peer_ids(int fd, long *uid, long *pid);
 /* 1 if the peer of a connected Unix socket is the process pid. */
 int ipc_peer_is(int fd, pid_t pid);
 

@@ -111,6 +111,7 @@ static void session_leave(keeper *k)
 static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
 {
     session_leave(k);
+    peers_refused_flush(k->env->s);
     _exit(code);
 }
 
@@ -261,6 +262,9 @@ static void on_timer(keeper *k, int id, apr_time_t now)
     case T_POLL:
         client_timer(k, (keeper_timer)id, now);
         break;
+    case T_REFUSED:
+        peers_refused_due(k, now);
+        break;
     default:
         pend_expired(k, id - T_PEND);
         break;
@@ -364,7 +368,7 @@ static void run(keeper *k)
 /* Serve the session that conn_fd asks for, from fresh state.  Returns once
  * it is over and everything it held is released, if this process may serve
  * another; exits after a failure and when httpd is stopping. */
-static void serve_session(const keeper_env *env, int conn_fd)
+static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *first)
 {
     keeper kk, *k = &kk;
     uint32_t len;
@@ -392,7 +396,9 @@ static void serve_session(const keeper_env *env, int conn_fd)
                      "WS02053: keeper refused a spawn request from a process of another user");
         _exit(1);
     }
-    if (ipc_recv_header(conn_fd, IPC_SPAWN, &len, NULL) < 0
+    len = first->len;
+    errno = EPROTO;             /* for a header the checks below refuse */
+    if (first->magic != IPC_MAGIC || first->kind != IPC_SPAWN
         || len < sizeof(ipc_spawn) || len > SPAWN_MAX_BODY
         || !(body = malloc(len))
         || ipc_read_full(conn_fd, body, len, NULL) < 0) {
@@ -436,6 +442,7 @@ static void serve_session(const keeper_env *env, int conn_fd)
         send_reply(conn_fd, IPC_ERR_INTERNAL, "keeper cannot listen", 0);
         keeper_exit(k, 1);
     }
+    set_nonblock(k->listen_fd);         /* pend_accept takes what waits, then stops */
     if (start_script(k, argv, envp, cwd, msg, sizeof(msg)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02043: [%s] %s", k->fp, msg);
@@ -468,6 +475,7 @@ static void serve_session(const keeper_env *env, int conn_fd)
         ipcr_init(&k->pend[0].rd);
         pend_expect(k, &k->pend[0], PEND_REQUEST, attach_rule, 1);
         timers_set(&k->timers, T_RESUME, apr_time_now() + k->resume_timeout);
+        peers_refused_arm(k);           /* from an earlier session, not logged yet */
     }
     run(k);
     if (k->stopping) {
@@ -477,8 +485,9 @@ static void serve_session(const keeper_env *env, int conn_fd)
     session_free(k);
 }
 
-void keeper_main(const keeper_env *env, int conn_fd)
+void keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
 {
+    ipc_header next = *first;
     struct sigaction sa;
 
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -501,9 +510,10 @@ void keeper_main(const keeper_env *env, int conn_fd)
      * that a session leaves no large heap behind for the next. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     for (;;) {
-        serve_session(env, conn_fd);
-        conn_fd = pool_rejoin(env, sig_pipe[0]);
+        serve_session(env, conn_fd, &next);
+        conn_fd = pool_rejoin(env, sig_pipe[0], &next);
         if (conn_fd < 0) {
+            peers_refused_flush(env->s);
             _exit(0);
         }
     }

@@ -10,8 +10,13 @@
  *  - The daemon drops privileges to User/Group, leaves httpd's process group
  *    and listeners, and passes every connection that asks for a session to
  *    a keeper waiting for one (pool.h), or forks a keeper (keeper_main) for
- *    it when none waits.  It reaps keepers and frees the table slots of any
- *    that died uncleanly.
+ *    it when none waits.  It refuses a peer of another user (not User, not
+ *    root) as it accepts it: nothing of it is read, nothing is forked for
+ *    it, and refusals are logged at a bounded rate (refusals.h).  It reads
+ *    the other peers' first message as its bytes come, so a silent or slow
+ *    one never holds up its loop.
+ *  - It reaps keepers and frees the table slots of any that died
+ *    uncleanly.
  *  - Everything it forked stops once the lifeline's write end, held only by
  *    httpd's parent, is closed: that is how `apachectl stop` ends sessions
  *    while a graceful restart leaves them running.
