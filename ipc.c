@@ -121,6 +121,25 @@ int ipc_listen(const char *name, int backlog)
     return fd;
 }
 
+int ipc_name_in_use(const char *name)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    int fd = new_socket(name, &sa, &len), rc;
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, len) == 0) {
+        rc = 0;
+    }
+    else {
+        rc = errno == EADDRINUSE ? 1 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
 void ipc_set_timeouts(int fd, int timeout_ms)
 {
     struct timeval tv;

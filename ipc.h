@@ -167,6 +167,10 @@ void ipc_set_timeouts(int fd, int timeout_ms);
 int ipc_peer_allowed(int fd, uid_t uid);
 /* The peer's uid and pid (-1 and -1 if the kernel does not say). */
 void ipc_peer_ids(int fd, long *uid, long *pid);
+/* 1 if a process holds the abstract name bound (EADDRINUSE), 0 if it is
+ * free (this probe bound it and let it go at once), -1 if it cannot tell. */
+int ipc_name_in_use(const char *name);
+
 /* 1 if the peer of a connected Unix socket is the process pid. */
 int ipc_peer_is(int fd, pid_t pid);
 

@@ -26,6 +26,7 @@
 #include "pool.h"
 #include "refusals.h"
 #include "spawner.h"
+#include "ws_handshake.h"
 
 APLOG_USE_MODULE(websession);
 
@@ -37,6 +38,8 @@ APLOG_USE_MODULE(websession);
 #define SPAWNER_PENDING_MS      1000
 /* Accepted in one turn of the loop, at most. */
 #define SPAWNER_ACCEPT_BATCH    64
+/* Seconds between sweeps of the table for slots of keepers nobody reaps. */
+#define SPAWNER_SWEEP_SECONDS   5
 
 typedef struct {
     int fd;                     /* -1: unused */
@@ -79,6 +82,46 @@ static void reap_keepers(ws_shared *sh, server_rec *s)
                          "WS01001: keeper %ld died (status %d) leaving %u session(s);"
                          " their slots are freed", (long)pid, st, freed);
         }
+    }
+}
+
+/* A keeper is its spawner's child: when a spawner dies (and httpd's parent
+ * starts another), the keepers it forked go on, but no process can reap
+ * them any more.  One that dies then leaves its slot taken for good.  So
+ * the spawner looks for slots whose keeper is not its child and frees each
+ * whose session socket is no longer bound.  The socket, not the pid, is the
+ * test: its name is the session's own (slot and generation), no other
+ * process can hold it (ipc.h), and the keeper releases the slot before it
+ * closes the socket; a pid, once its process is gone, may be anyone's. */
+static void sweep_orphans(ws_shared *sh, server_rec *s)
+{
+    for (unsigned slot = 0; slot < ws_table_capacity(sh->table); slot++) {
+        ws_slot_info info, again;
+        siginfo_t si;
+        char name[IPC_NAME_MAX], fp[2 * WS_PUBID_LEN + 1];
+
+        if (ws_table_get(sh->table, slot, &info) != APR_SUCCESS
+            || (info.state != WS_SLOT_LIVE && info.state != WS_SLOT_CLOSING)
+            || info.keeper_pid <= 0) {
+            continue;
+        }
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)info.keeper_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+            || errno != ECHILD) {
+            continue;           /* our child: reap_keepers sees its end */
+        }
+        ipc_keeper_name(name, &sh->names, slot, info.gen);
+        if (ipc_name_in_use(name) != 0
+            || ws_table_get(sh->table, slot, &again) != APR_SUCCESS
+            || again.gen != info.gen || again.keeper_pid != info.keeper_pid
+            || (again.state != WS_SLOT_LIVE && again.state != WS_SLOT_CLOSING)) {
+            continue;           /* alive, or it let the slot go itself */
+        }
+        ws_table_release(sh->table, slot, info.gen);
+        ws_pubid_hex(info.pubid, fp);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "WS01014: [%s] keeper %ld is gone; an earlier spawner forked it, so"
+                     " nobody reaped it: its slot is freed", fp, (long)info.keeper_pid);
     }
 }
 
@@ -344,6 +387,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
 {
     struct sigaction sa;
     uid_t uid;
+    apr_time_t next_sweep;
 
     close(sh->lifeline[1]);
     /* The lifeline ends when every holder of its write end is gone; the
@@ -385,6 +429,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "WS01004: spawner %ld ready, running keepers as uid %ld",
                  (long)getpid(), (long)uid);
+    next_sweep = apr_time_now();        /* at once: a predecessor may have died */
     for (;;) {
         struct pollfd pf[4 + POOL_MAX + SPAWNER_MAX_PENDING];
         spawner_conn *watched[SPAWNER_MAX_PENDING];
@@ -392,6 +437,11 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         apr_time_t now = apr_time_now();
         int timeout = pool_expire(&pool, now);
 
+        if (now >= next_sweep) {
+            sweep_orphans(sh, s);
+            next_sweep = now + apr_time_from_sec(SPAWNER_SWEEP_SECONDS);
+        }
+        timeout = sooner(timeout, next_sweep, now);
         if (refusals_deadline(&refused)) {
             timeout = sooner(timeout, refusals_deadline(&refused), now);
         }

@@ -16,7 +16,10 @@
  *    the other peers' first message as its bytes come, so a silent or slow
  *    one never holds up its loop.
  *  - It reaps keepers and frees the table slots of any that died
- *    uncleanly.
+ *    uncleanly; and since a keeper forked by a spawner that died since is
+ *    nobody's child it can reap, it also sweeps the table every few seconds
+ *    for slots whose keeper is not its child and no longer holds the
+ *    session's socket, and frees them.
  *  - Everything it forked stops once the lifeline's write end, held only by
  *    httpd's parent, is closed: that is how `apachectl stop` ends sessions
  *    while a graceful restart leaves them running.
