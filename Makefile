@@ -7,6 +7,7 @@
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
+#   make bench-newsessions  new-session latency, scripts in their own session or group
 #   make mutate     the mutation campaigns, C and JS (make mutate-c, make mutate-js;
 #                   tools/mutate, tools/mutate-js; not part of make test)
 
@@ -37,6 +38,7 @@ HDRS      := $(wildcard *.h)
 
 
 .PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick \
+        bench-newsessions \
         mutate mutate-c mutate-js
 
 all: .libs/mod_websession.so
@@ -45,8 +47,14 @@ all: .libs/mod_websession.so
 $(BUILD)/client_js.c: client/websession.js tools/embed.pl | $(BUILD)
 	tools/embed.pl ws_client_js $< $@
 
+# SCRIPT_SETSID=1 is for `bench/run newsessions` only, which builds copies
+# of the tree both ways: each script in a session of its own (setsid, as
+# before) against the product's own process group in the keeper's session.
+# The .so does not depend on the variable: do not use it in a tree you use.
+SCRIPT_SETSID ?=
 .libs/mod_websession.so: $(MOD_SRCS) $(HDRS)
 	$(APXS) -c -o mod_websession.la $(addprefix -Wc$(comma),$(STD) $(WARN)) \
+	    $(if $(filter 1,$(SCRIPT_SETSID)),-Wc$(comma)-DKEEPER_SCRIPT_SETSID) \
 	    $(MOD_SRCS) -laprutil-1 >$(BUILD)/apxs.log
 
 comma := ,
@@ -131,6 +139,12 @@ bench: deps all
 # About a minute; results go to build/bench, not to the committed files.
 bench-quick: all
 	QUICK=1 BENCH_OUT=$(BUILD)/bench bench/run
+
+# New sessions with both cores busy: scripts started with setsid against
+# setpgid (two builds of this tree) and websocketd, in interleaved rounds
+# (as root, about 2 minutes); the report goes to stdout and build/bench.
+bench-newsessions: deps
+	BENCH_OUT=$(BUILD)/bench bench/run newsessions
 
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)/etc/apache2/mods-available

@@ -163,6 +163,20 @@ int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t max,
     return rc == OK ? DECLINED : rc;    /* or httpd's answer to a body it could not read */
 }
 
+int ws_fallback_stale(request_rec *r, apr_uint64_t received, apr_uint64_t acked,
+                      const char *fp, ws_respond_fn respond)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "WS00045: [%s] stale down request: WebSession-Received %" APR_UINT64_T_FMT
+                  ", the client has acknowledged %" APR_UINT64_T_FMT "; refused, the session"
+                  " goes on", fp, received, acked);
+    return respond(r, HTTP_CONFLICT, "stale-request", apr_psprintf(r->pool,
+                   "This request is older than one already seen: WebSession-Received is %"
+                   APR_UINT64_T_FMT ", below the %" APR_UINT64_T_FMT " messages this client"
+                   " has acknowledged. The session goes on with its newer requests.",
+                   received, acked));
+}
+
 int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
                      const char *fp, ws_respond_fn respond)
 {

@@ -20,6 +20,9 @@
  *    OK, or returns httpd's status for a body that could not be read.
  *  - ws_fallback_post() sends that body to the keeper on keeper_fd, which
  *    has accepted the HELLO, and answers the client; keeper_fd is closed.
+ *  - ws_fallback_stale() answers a down request whose resume point the
+ *    keeper found below the client's acknowledged count (IPC_ERR_STALE to
+ *    its HELLO): 409 stale-request, nothing else happens.
  */
 #ifndef WS_FALLBACK_H
 #define WS_FALLBACK_H
@@ -46,5 +49,7 @@ int ws_fallback_read_post(request_rec *r, ws_fallback_req *req, apr_size_t max,
                           ws_respond_fn respond);
 int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
                      const char *fp, ws_respond_fn respond);
+int ws_fallback_stale(request_rec *r, apr_uint64_t received, apr_uint64_t acked,
+                      const char *fp, ws_respond_fn respond);
 
 #endif /* WS_FALLBACK_H */

@@ -42,7 +42,8 @@
 
 enum {
     IPC_SPAWN = 1,      /* worker -> spawner/keeper: start a session */
-    IPC_HELLO = 2,      /* worker -> keeper: may I attach? body: the secret */
+    IPC_HELLO = 2,      /* worker -> keeper: may I attach? body: the secret,
+                         * then ipc_hello_down for a fallback down request */
     IPC_REPLY = 3,      /* keeper -> worker */
     IPC_ATTACH = 4,     /* worker -> keeper: here is the client */
     IPC_LOGFD = 5,      /* httpd's parent -> spawner -> keepers: the error log,
@@ -62,7 +63,10 @@ enum {
     IPC_ERR_INTERNAL,
     IPC_ERR_PROTOCOL,   /* POST: a record broke websession.v1 (message says
                          * which); the session is closing with 1002 */
-    IPC_ERR_GAP         /* POST: its first new message is not the next one */
+    IPC_ERR_GAP,        /* POST: its first new message is not the next one */
+    IPC_ERR_STALE       /* HELLO of a down request: its resume point is below
+                         * what the client acknowledged (count); a late
+                         * request, refused, the session untouched */
 };
 
 /* Most client bytes an attach may carry (read by httpd before the handover). */
@@ -102,6 +106,7 @@ typedef struct {
     uint32_t max_message;
     uint32_t buffer;             /* WebSessionBuffer: the window each way (flow.h) */
     uint32_t resume_timeout_ms;
+    uint32_t unused_timeout_ms;  /* ... for a client that left before sending anything */
     uint32_t ping_ms;            /* heartbeat interval, 0 for none */
     uint32_t protocol;           /* IPC_PROTOCOL_*, fixed for the session */
     uint32_t nargv;
@@ -116,7 +121,8 @@ typedef struct {
     int32_t keeper_pid;
     char message[120];           /* NUL-terminated detail for the log */
     uint64_t count;              /* after IPC_POST: client data messages
-                                  * received in all */
+                                  * received in all; IPC_ERR_STALE: server
+                                  * data messages the client acknowledged */
 } ipc_reply;
 
 #define IPC_POOL_TOKEN_LEN 16
@@ -134,6 +140,13 @@ typedef struct {
     uint64_t received;           /* HTTP fallback: the client's resume point
                                   * (WebSession-Received) */
 } ipc_attach;
+
+/* The rest of an IPC_HELLO body after the secret, for an HTTP fallback down
+ * request: its resume point, known before the worker answers 200, so that
+ * the keeper can refuse a stale request while a status can still say so. */
+typedef struct {
+    uint64_t received;           /* WebSession-Received */
+} ipc_hello_down;
 
 /* IPC_POST body: this struct, then the records (framed format). */
 typedef struct {

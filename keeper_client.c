@@ -110,6 +110,7 @@ void client_drop(keeper *k, const char *why)
     keeper_close(k, &k->cfd);
     k->peer_eof = 0;
     bytebuf_clear(&k->http_out);
+    k->poll_ended = 0;
     sendq_detach(&k->out);
     if (delivered || (k->close_queued && sendq_final_done(&k->out))) {
         /* The close handshake is complete: nobody is coming back. */
@@ -233,6 +234,7 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->cfd = fd;
+    k->attaches++;
     k->peer_eof = 0;
     k->input_done = 0;
     k->transport = a->flags & IPC_ATTACH_HTTP;
@@ -240,6 +242,7 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
     k->poll_news = 0;
     k->poll_answered = 0;
     k->poll_expired = 0;
+    k->poll_ended = 0;
     bytebuf_clear(&k->http_out);
     if (k->transport) {
         /* The request is read; what else the client sends is not frames. */
@@ -296,7 +299,7 @@ static size_t client_output(keeper *k, const unsigned char **p)
     if (!k->transport) {
         return sendq_peek(&k->out, p);
     }
-    if (!bytebuf_pending(&k->http_out)) {
+    if (!bytebuf_pending(&k->http_out) && !k->poll_ended) {
         encode_events(k);
     }
     *p = k->http_out.data + k->http_out.off;
@@ -318,30 +321,41 @@ int flush_client(keeper *k)
     const unsigned char *p;
     size_t len;
 
-    while (k->cfd >= 0 && k->conn != CONN_LINGER && (len = client_output(k, &p)) > 0) {
-        ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL);
+    for (;;) {
+        while (k->cfd >= 0 && k->conn != CONN_LINGER && (len = client_output(k, &p)) > 0) {
+            ssize_t n = send(k->cfd, p, len, MSG_NOSIGNAL);
 
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    return 0;
+                }
+                client_drop(k, strerror(errno));
+                return -1;
+            }
+            client_wrote(k, (size_t)n);
+        }
+        if (k->cfd < 0 || k->conn == CONN_LINGER) {
+            return 0;
+        }
+        if (k->poll_ended) {
+            end_output(k);      /* a poll's end marker is out */
+            return 0;
+        }
+        if (k->close_queued && sendq_final_done(&k->out)) {
+            if (k->transport != IPC_ATTACH_POLL) {
+                end_output(k);  /* our close frame (or event) is out */
                 return 0;
             }
-            client_drop(k, strerror(errno));
-            return -1;
         }
-        client_wrote(k, (size_t)n);
+        else if (k->transport == IPC_ATTACH_POLL && !sendq_has_output(&k->out)
+                 && (k->poll_news || k->poll_open || k->poll_expired)) {
+            k->poll_answered = 1;   /* a complete answer: the client polls again */
+        }
+        else {
+            return 0;
+        }
+        poll_end(k);            /* a complete poll answer: its marker, then the end */
     }
-    if (k->cfd < 0 || k->conn == CONN_LINGER) {
-        return 0;
-    }
-    if (k->close_queued && sendq_final_done(&k->out)) {
-        end_output(k);          /* our close frame (or event) is out */
-    }
-    else if (k->transport == IPC_ATTACH_POLL && !sendq_has_output(&k->out)
-             && (k->poll_news || k->poll_open || k->poll_expired)) {
-        k->poll_answered = 1;   /* a complete answer: the client polls again */
-        end_output(k);
-    }
-    return 0;
 }
 
 void read_client(keeper *k)

@@ -39,13 +39,14 @@ static uint32_t post_fail(keeper *k, const char *why, const char **out)
     return IPC_ERR_PROTOCOL;
 }
 
-/* One record of a POST.  Returns 1 to go on with the next, 0 to stop
- * taking records (the client's close), or -1 with *status.  Once the queue
- * toward the script is full (*full), data and close records are left for
- * the client to send again, but acknowledgements are still taken: they
- * free the queue toward the client, which is what lets the script go on. */
+/* One record of a POST.  Returns 1 to go on with the next; else no more
+ * records are taken (-1 with *status).  A C only sets *close_code: it is
+ * taken once the body has ended with it.  Once the queue toward the script
+ * is full (*full), data and close records are left for the client to send
+ * again, but acknowledgements are still taken: they free the queue toward
+ * the client, which is what lets the script go on. */
 static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, int *full,
-                       uint32_t *status, const char **why)
+                       unsigned *close_code, uint32_t *status, const char **why)
 {
     wsv1_msg m;
 
@@ -79,19 +80,11 @@ static int take_record(keeper *k, const msg_event *ev, uint64_t *seq, int *full,
                                 why);
             return -1;
         }
+        k->client_spoke = 1;
         return 1;
     case WSV1_CLOSE:
-        if (*full) {
-            return 1;                   /* after data not taken: comes again */
-        }
-        /* The session ends once the close event has gone down. */
-        if (!k->close_queued) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
-                         "WS02051: [%s] client closed the session (%" PRIu64 ")",
-                         k->fp, m.n);
-            queue_close(k, (unsigned)m.n, "");
-        }
-        return 0;
+        *close_code = (unsigned)m.n;    /* (1000 or 3000-4999: never 0) */
+        return 1;
     case WSV1_BAD:
         *status = post_fail(k, m.error, why);
         return -1;
@@ -113,6 +106,7 @@ void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
     msg_reader *rd;
     ipc_post hdr;
     int full = 0;
+    unsigned close_code = 0;                /* the body's C, if any */
 
     memcpy(&hdr, msg, sizeof(hdr));
     rd = msg_reader_create(MSG_FRAMED, max_record);
@@ -121,7 +115,6 @@ void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
         msg_event ev;
         size_t used = 0;
         msg_event_type t;
-        int go;
 
         if (n > 0) {
             t = msg_reader_feed(rd, p, n, &used, &ev);
@@ -138,15 +131,45 @@ void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
             status = post_fail(k, ev.reason, &why);
             break;
         }
-        go = take_record(k, &ev, &hdr.first_seq, &full, &status, &why);
-        if (go <= 0) {
+        if (close_code) {
+            /* "A client puts ... a C last": what follows is not taken,
+             * nor is the C before it (the session closes with 1002). */
+            status = post_fail(k, "websession.v1: a record after C", &why);
             break;
         }
+        if (take_record(k, &ev, &hdr.first_seq, &full, &close_code, &status, &why) <= 0) {
+            break;
+        }
+    }
+    if (status == IPC_OK && close_code && !full && !k->close_queued) {
+        /* The session ends once the close event has gone down.  (Behind
+         * data not taken, the C comes again with it.) */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02051: [%s] client closed the session (%u)", k->fp, close_code);
+        queue_close(k, close_code, "");
     }
     k->in_post = 0;
     msg_reader_destroy(rd);
     client_heard(k);
     send_reply(fd, status, why, k->rx_count);
+}
+
+/* A poll answer is complete: the comment ": end" goes last (PROTOCOL.md,
+ * "The end of a poll answer"), so that a client can tell it from one that
+ * was cut.  Nothing is encoded after it. */
+void poll_end(keeper *k)
+{
+    sse_comment(&k->http_out, "end");
+    k->poll_ended = 1;
+}
+
+/* A fallback down request whose resume point is below what the client has
+ * acknowledged was overtaken by a newer request of the same client (a
+ * proxy may deliver requests out of order): stale, it must not evict the
+ * current one nor end the session.  Only websession.v1 counts. */
+int http_stale(const keeper *k, uint64_t received)
+{
+    return k->v1 && received < k->out.acked;
 }
 
 /* HTTP fallback: turn queued frames into events (whole frames only: the

@@ -43,6 +43,9 @@ static void refuse_mismatch(keeper *k, int out, uint32_t flags)
         sse_comment(&ev, WSV1_PROTOCOL);
         sse_frame_whole(f, h + n, &sf);
         sse_encode(&ev, &sf);
+        if (flags & IPC_ATTACH_POLL) {
+            sse_comment(&ev, "end");    /* a complete poll answer */
+        }
     }
     else {
         bytebuf_append(&ev, f, h + n);
@@ -76,6 +79,15 @@ static int take_attach(keeper *k, int fd, const unsigned char *msg, size_t len, 
         || ((a.flags & IPC_ATTACH_HTTP) && !(a.flags & IPC_ATTACH_V1))
         || ((a.flags & IPC_ATTACH_OPEN) && !(a.flags & IPC_ATTACH_POLL))) {
         goto inconsistent;
+    }
+    if ((a.flags & IPC_ATTACH_HTTP) && http_stale(k, a.received)) {
+        /* Acknowledged past it since its HELLO: too late for a 409, but
+         * it still must not evict the current connection. */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
+                     "WS02059: [%s] dropped a stale down request (from %" PRIu64
+                     ", %" PRIu64 " acknowledged); the current one goes on",
+                     k->fp, (uint64_t)a.received, k->out.acked);
+        goto fail;
     }
     switch (a.flags & (IPC_ATTACH_FD | IPC_ATTACH_RELAY)) {
     case IPC_ATTACH_FD:
@@ -168,7 +180,7 @@ void peers_refused_flush(server_rec *s)
 }
 
 static const ipcr_rule greeting_rules[] = {
-    { IPC_HELLO, WS_SECRET_LEN, WS_SECRET_LEN },
+    { IPC_HELLO, WS_SECRET_LEN, WS_SECRET_LEN + sizeof(ipc_hello_down) },
     { IPC_LOGFD, 0, 0 },
 };
 
@@ -283,6 +295,14 @@ static void pend_greeting(keeper *k, pending_conn *pc)
         pend_close(k, pc);
         return;
     }
+    if (pc->rd.h.len != WS_SECRET_LEN
+        && pc->rd.h.len != WS_SECRET_LEN + sizeof(ipc_hello_down)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02064: [%s] bad HELLO from httpd (%u bytes)", k->fp,
+                     (unsigned)pc->rd.h.len);
+        pend_close(k, pc);
+        return;
+    }
     if (!ws_ct_equal(pc->rd.body, k->cfg.secret, WS_SECRET_LEN)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
                      "WS02017: [%s] refused an attach that did not present the session id",
@@ -299,6 +319,17 @@ static void pend_greeting(keeper *k, pending_conn *pc)
         send_reply(pc->fd, IPC_ERR_CLOSING, "session is ending", 0);
         pend_close(k, pc);
         return;
+    }
+    if (pc->rd.h.len > WS_SECRET_LEN) {
+        ipc_hello_down d;
+
+        memcpy(&d, pc->rd.body + WS_SECRET_LEN, sizeof(d));
+        if (http_stale(k, d.received)) {
+            /* The worker answers 409; nothing here changes. */
+            send_reply(pc->fd, IPC_ERR_STALE, "stale down request", k->out.acked);
+            pend_close(k, pc);
+            return;
+        }
     }
     send_reply(pc->fd, IPC_OK, "", 0);
     {

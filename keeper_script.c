@@ -22,6 +22,13 @@ void signal_script(keeper *k, int sig)
     if (k->script_pid > 0) {
         kill(-k->script_pid, sig);      /* the whole process group */
         kill(k->script_pid, sig);
+        if (sig == SIGTERM) {
+            /* A stopped process sees SIGTERM only once it runs again, and
+             * in the keeper's session the group is not orphaned, so SIGTSTP
+             * does stop it. */
+            kill(-k->script_pid, SIGCONT);
+            kill(k->script_pid, SIGCONT);
+        }
     }
 }
 
@@ -38,6 +45,7 @@ int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
         end_after_close(k, "client sent a binary message in lines mode");
         return -1;
     }
+    k->client_spoke = 1;
     h = msg_encode_header(k->cfg.mode, binary, len, hdr);
     bytebuf_append(&k->to_script, hdr, h);
     bytebuf_append(&k->to_script, data, len);
@@ -194,12 +202,23 @@ void script_finished(keeper *k)
     }
 }
 
-/* Start the script: its own session and process group, signals at their
- * defaults, stdin/stdout/stderr on pipes.  posix_spawn (vfork semantics)
- * copies no page tables and reports an exec failure synchronously.
- * Returns 0, or -1 with msg filled. */
+/* Start the script: its own process group (setpgid(0, 0): the group's id is
+ * the script's pid, so signal_script reaches everything it started), in the
+ * keeper's session, signals at their defaults, stdin/stdout/stderr on pipes.
+ * Not its own session: each session is a scheduler autogroup of its own, and
+ * with both cores busy every newly started script then ran ahead of those
+ * already running (docs/ARCHITECTURE.md).  posix_spawn (vfork semantics)
+ * copies no page tables, returns only once the child has its group, and
+ * reports an exec failure synchronously.  Returns 0, or -1 with msg filled.
+ * KEEPER_SCRIPT_SETSID is for bench/run only (make SCRIPT_SETSID=1): the old
+ * way, each script in a session of its own, to measure against. */
+#ifdef KEEPER_SCRIPT_SETSID
+#define SCRIPT_SPAWN_GROUP POSIX_SPAWN_SETSID
+#else
+#define SCRIPT_SPAWN_GROUP POSIX_SPAWN_SETPGROUP
+#endif
 int start_script(keeper *k, char *const argv[], char *const envp[],
-                        const char *cwd, char *msg, size_t msglen)
+                 const char *cwd, char *msg, size_t msglen)
 {
     int in[2], out[2], err[2];
     posix_spawn_file_actions_t fa;
@@ -228,7 +247,8 @@ int start_script(keeper *k, char *const argv[], char *const envp[],
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
+    posix_spawnattr_setpgroup(&at, 0);      /* a new group, led by the script */
+    posix_spawnattr_setflags(&at, SCRIPT_SPAWN_GROUP | POSIX_SPAWN_SETSIGMASK
                                   | POSIX_SPAWN_SETSIGDEF);
     rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);

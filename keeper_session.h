@@ -124,6 +124,9 @@ typedef struct {
     uint32_t w_ev[W_COUNT];     /* its registered events */
     char fp[2 * WS_PUBID_LEN + 1];
     apr_interval_time_t resume_timeout;
+    int client_spoke;           /* the client sent a data message or an acknowledgement:
+                                 * WebSessionUnusedTimeout no longer applies */
+    unsigned attaches;          /* connections this session has had */
     int listen_fd;
     pending_conn pend[KEEPER_MAX_PENDING];
 
@@ -165,6 +168,7 @@ typedef struct {
     int poll_open;              /* this poll may end after the R alone */
     int poll_news;              /* it carried a message besides R */
     int poll_answered;          /* its body is complete */
+    int poll_ended;             /* its end marker is queued: nothing follows */
     int peer_eof;               /* the client ended the connection in order */
     int in_post;                /* handling a POST: a close it causes must
                                  * still reach a later down request */
@@ -221,6 +225,8 @@ void v1_while_closing(keeper *k, const ws_event *ev);
 void http_resume(keeper *k, uint64_t received);
 void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len);
 void encode_events(keeper *k);
+void poll_end(keeper *k);
+int http_stale(const keeper *k, uint64_t received);
 
 /* keeper_ipc.c */
 void send_reply(int fd, uint32_t status, const char *msg, uint64_t count);

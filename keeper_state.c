@@ -86,7 +86,12 @@ void conn_set(keeper *k, conn_state to, const char *why)
         }
         k->ack_held = 0;
         if (!session_over(k)) {
-            timers_set(&k->timers, T_RESUME, now + k->resume_timeout);
+            /* A client that left its first connection without a word is
+             * waited for only WebSessionUnusedTimeout. */
+            timers_set(&k->timers, T_RESUME,
+                       now + (!k->client_spoke && k->attaches <= 1
+                              ? apr_time_from_msec(k->cfg.unused_timeout_ms)
+                              : k->resume_timeout));
         }
         break;
     case CONN_OPEN:

@@ -60,6 +60,7 @@ int v1_message(keeper *k, const ws_event *ev)
             return v1_fail(k, WS_CLOSE_PROTOCOL,
                            "websession.v1: acknowledgement of messages never sent");
         }
+        k->client_spoke = 1;
         return 0;
     case WSV1_PING:
     case WSV1_ID:

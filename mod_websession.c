@@ -40,6 +40,9 @@
 module AP_MODULE_DECLARE_DATA websession_module;
 
 #define WS_DEFAULT_RESUME      apr_time_from_sec(30)
+#define WS_DEFAULT_UNUSED      apr_time_from_sec(10)
+#define WS_PER_CLIENT_DEFAULT  (-1)     /* a quarter of WebSessionMaxSessions */
+#define WS_RESERVE_TRIES       16       /* secrets drawn before the table counts as full */
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define WS_DEFAULT_BUFFER      (1024 * 1024)
 #define WS_DEFAULT_MAX_SESSIONS 1024
@@ -55,6 +58,8 @@ typedef struct {
     const char *command_scope;      /* URL path of the <Location> it was set in */
     int mode;
     apr_interval_time_t resume_timeout;
+    apr_interval_time_t unused_timeout;
+    int max_per_client;             /* 0: off; WS_PER_CLIENT_DEFAULT */
     apr_interval_time_t ping;
     apr_size_t max_message;
     apr_size_t buffer;
@@ -66,6 +71,8 @@ typedef struct {
     unsigned int command_set:1;
     unsigned int mode_set:1;
     unsigned int resume_timeout_set:1;
+    unsigned int unused_timeout_set:1;
+    unsigned int max_per_client_set:1;
     unsigned int ping_set:1;
     unsigned int max_message_set:1;
     unsigned int buffer_set:1;
@@ -77,7 +84,8 @@ typedef struct {
 typedef struct {
     int v1;
     apr_uint32_t http;              /* 0, or IPC_ATTACH_SSE/_POLL (| _OPEN) */
-    apr_uint64_t received;          /* the fallback's WebSession-Received */
+    int down;                       /* the fallback's down request (a GET) */
+    apr_uint64_t received;          /* ... its WebSession-Received */
 } ws_how;
 
 typedef struct {
@@ -96,6 +104,8 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     (void)dir;
     c->mode = MSG_LINES;
     c->resume_timeout = WS_DEFAULT_RESUME;
+    c->unused_timeout = WS_DEFAULT_UNUSED;
+    c->max_per_client = WS_PER_CLIENT_DEFAULT;
     c->ping = WS_DEFAULT_PING;
     c->max_message = WS_DEFAULT_MAX_MESSAGE;
     c->buffer = WS_DEFAULT_BUFFER;
@@ -125,6 +135,10 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     c->mode_set = add->mode_set || base->mode_set;
     c->resume_timeout = add->resume_timeout_set ? add->resume_timeout : base->resume_timeout;
     c->resume_timeout_set = add->resume_timeout_set || base->resume_timeout_set;
+    c->unused_timeout = add->unused_timeout_set ? add->unused_timeout : base->unused_timeout;
+    c->unused_timeout_set = add->unused_timeout_set || base->unused_timeout_set;
+    c->max_per_client = add->max_per_client_set ? add->max_per_client : base->max_per_client;
+    c->max_per_client_set = add->max_per_client_set || base->max_per_client_set;
     c->ping = add->ping_set ? add->ping : base->ping;
     c->ping_set = add->ping_set || base->ping_set;
     c->max_message = add->max_message_set ? add->max_message : base->max_message;
@@ -244,6 +258,40 @@ static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg
     }
     c->resume_timeout = apr_time_from_sec(v);
     c->resume_timeout_set = 1;
+    return NULL;
+}
+
+static const char *set_unused_timeout(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err = parse_number(cmd, arg, 1, 86400, &v);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
+    }
+    c->unused_timeout = apr_time_from_sec(v);
+    c->unused_timeout_set = 1;
+    return NULL;
+}
+
+static const char *set_max_per_client(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_dir_conf *c = cfg;
+    apr_int64_t v;
+    const char *err;
+
+    if (!strcasecmp(arg, "off")) {
+        c->max_per_client = 0;
+        c->max_per_client_set = 1;
+        return NULL;
+    }
+    err = parse_number(cmd, arg, 1, 1000000, &v);
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " or 'off'", NULL);
+    }
+    c->max_per_client = (int)v;
+    c->max_per_client_set = 1;
     return NULL;
 }
 
@@ -393,6 +441,55 @@ static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_B
     apr_sha1_final(out, &ctx);
 }
 
+/* The key a client's sessions are counted under: a keyed hash of its
+ * address as httpd sees it (mod_remoteip applies), IPv6 by its /64, since
+ * one host commonly holds a whole /64.  Never 0 (0 counts nothing). */
+static apr_uint32_t client_key(request_rec *r)
+{
+    const apr_sockaddr_t *a = r->useragent_addr ? r->useragent_addr
+                                                : r->connection->client_addr;
+    const unsigned char *p = NULL;
+    apr_size_t n = 0;
+    unsigned char digest[APR_SHA1_DIGESTSIZE];
+    apr_sha1_ctx_t ctx;
+    apr_uint32_t k;
+
+    if (a && a->family == AF_INET) {
+        p = (const unsigned char *)&a->sa.sin.sin_addr;
+        n = 4;
+    }
+#if APR_HAVE_IPV6
+    else if (a && a->family == AF_INET6) {
+        p = (const unsigned char *)&a->sa.sin6.sin6_addr;
+        n = 8;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sa.sin6.sin6_addr)) {
+            p += 12;
+            n = 4;
+        }
+    }
+#endif
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, shared->client_key, sizeof(shared->client_key));
+    if (p) {
+        apr_sha1_update_binary(&ctx, p, (unsigned)n);
+    }
+    apr_sha1_final(digest, &ctx);
+    k = (apr_uint32_t)digest[0] | (apr_uint32_t)digest[1] << 8
+        | (apr_uint32_t)digest[2] << 16 | (apr_uint32_t)digest[3] << 24;
+    return k ? k : 1;
+}
+
+/* WebSessionMaxSessionsPerClient as a number (0: no limit). */
+static unsigned per_client_limit(const ws_dir_conf *c)
+{
+    unsigned cap = ws_table_capacity(shared->table);
+
+    if (c->max_per_client == WS_PER_CLIENT_DEFAULT) {
+        return cap / 4 ? cap / 4 : 1;
+    }
+    return (unsigned)c->max_per_client;
+}
+
 /* The CGI/1.1 environment of this request, as "NAME=value" strings. */
 static char **script_env(request_rec *r, const ws_dir_conf *c, const char *pubhex)
 {
@@ -453,6 +550,8 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.max_message = (uint32_t)c->max_message;
     sp.buffer = (uint32_t)c->buffer;
     sp.resume_timeout_ms = (uint32_t)apr_time_as_msec(c->resume_timeout);
+    sp.unused_timeout_ms = (uint32_t)apr_time_as_msec(c->unused_timeout < c->resume_timeout
+                                                      ? c->unused_timeout : c->resume_timeout);
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
     sp.strings_len = (uint32_t)len;
@@ -545,25 +644,38 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 {
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
     char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
-    unsigned slot;
+    unsigned slot, limit = per_client_limit(c);
     apr_uint32_t gen;
-    apr_status_t rv;
+    apr_status_t rv = APR_ENOSPC;
     ipc_reply rep;
     char **argv;
     const char *cwd;
-    int fd;
+    int fd, tries;
 
-    if (apr_generate_random_bytes(secret, sizeof(secret)) != APR_SUCCESS
-        || apr_generate_random_bytes(pubid, sizeof(pubid)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "WS00001: no random bytes for a session id");
-        return HTTP_INTERNAL_SERVER_ERROR;
+    binding(r, c, bind);
+    /* A secret may live only near its home slot (session_table.h): one
+     * whose slots are all taken is drawn again. */
+    for (tries = 0; tries < WS_RESERVE_TRIES && rv == APR_ENOSPC; tries++) {
+        if (apr_generate_random_bytes(secret, sizeof(secret)) != APR_SUCCESS
+            || apr_generate_random_bytes(pubid, sizeof(pubid)) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "WS00001: no random bytes for a session id");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        rv = ws_table_reserve(shared->table, secret, bind, pubid, client_key(r), limit,
+                              apr_time_now(), WS_STALE_RESERVATION, &slot, &gen);
     }
     ws_id_encode(secret, id);
     ws_pubid_hex(pubid, fp);
-    binding(r, c, bind);
-    rv = ws_table_reserve(shared->table, secret, bind, pubid, apr_time_now(),
-                          WS_STALE_RESERVATION, &slot, &gen);
+    if (rv == APR_EBUSY) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "WS00046: client %s has WebSessionMaxSessionsPerClient (%u) sessions;"
+                      " refusing another", r->useragent_ip ? r->useragent_ip : "?", limit);
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return respond(r, HTTP_SERVICE_UNAVAILABLE, "too-many-sessions-client",
+                       "This client runs as many sessions as it may"
+                       " (WebSessionMaxSessionsPerClient). Try again later.");
+    }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "WS00002: WebSessionMaxSessions (%u) reached; refusing a new session",
@@ -665,21 +777,37 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
 
 /* Have the keeper of the session find_session() found accept us (HELLO):
  * OK with the connection in *keeper_fd, or the refusal answered (*keeper_fd
- * -1). */
+ * -1).  A fallback down request's resume point goes with the HELLO: the
+ * keeper refuses a stale one while a status can still say so (409). */
 static int contact_keeper(request_rec *r, const ws_how *how,
                           const unsigned char secret[WS_SECRET_LEN], const ws_slot_info *info,
                           int *keeper_fd, char fp[2 * WS_PUBID_LEN + 1])
 {
     char name[IPC_NAME_MAX];
+    unsigned char hello[WS_SECRET_LEN + sizeof(ipc_hello_down)];
+    ipc_hello_down hd;
+    size_t hello_len = WS_SECRET_LEN;
     ipc_reply rep;
-    int fd;
+    int fd, answered;
 
     *keeper_fd = -1;
     ws_pubid_hex(info->pubid, fp);
+    memcpy(hello, secret, WS_SECRET_LEN);
+    if (how->down) {
+        /* The keeper judges the resume point before the 200 goes out. */
+        hd.received = how->received;
+        memcpy(hello + WS_SECRET_LEN, &hd, sizeof(hd));
+        hello_len += sizeof(hd);
+    }
     ipc_keeper_name(name, &shared->names, info->slot, info->gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || ipc_send_msg(fd, IPC_HELLO, secret, WS_SECRET_LEN, -1) < 0
-        || read_reply(fd, &rep) < 0 || rep.status != IPC_OK) {
+    answered = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, hello, hello_len, -1) == 0
+               && read_reply(fd, &rep) == 0;
+    if (answered && rep.status == IPC_ERR_STALE && how->down) {
+        close(fd);
+        return ws_fallback_stale(r, how->received, rep.count, fp, respond);
+    }
+    if (!answered || rep.status != IPC_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, errno, r,
                       "WS00012: [%s] session's keeper is gone or ending", fp);
         if (fd >= 0) {
@@ -755,6 +883,7 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
     how.v1 = 1;
     if (req.down) {
         how.http = req.flags;
+        how.down = 1;
         how.received = req.received;
         return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
     }
@@ -884,6 +1013,12 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         sh->table = ws_table_format(apr_shm_baseaddr_get(sh->shm), sh->capacity);
+        if (apr_generate_random_bytes(sh->client_key, sizeof(sh->client_key))
+            != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "WS00047: no random bytes for the client key");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         /* The sockets' names carry a key drawn now (ipc.h): no local user
          * can take one in advance. */
         if (ipc_names_init(&sh->names, (long)getpid()) != APR_SUCCESS) {
@@ -946,6 +1081,14 @@ static const command_rec ws_cmds[] = {
     AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for its client to come back (1-86400)"),
+    AP_INIT_TAKE1("WebSessionUnusedTimeout", set_unused_timeout, NULL,
+                  OR_OPTIONS | ACCESS_CONF,
+                  "Seconds a session waits for a client that left before sending any"
+                  " message (1-86400; at most WebSessionResumeTimeout)"),
+    AP_INIT_TAKE1("WebSessionMaxSessionsPerClient", set_max_per_client, NULL,
+                  OR_OPTIONS | ACCESS_CONF,
+                  "Most sessions one client address (IPv6: one /64) may hold at once;"
+                  " 'off' for no limit (default: a quarter of WebSessionMaxSessions)"),
     AP_INIT_TAKE1("WebSessionPing", set_ping, NULL, OR_OPTIONS | ACCESS_CONF,
                   "Seconds between heartbeats that detect a dead connection (0-3600, 0 off)"),
     AP_INIT_TAKE1("WebSessionMaxMessage", set_size, (void *)1, OR_OPTIONS | ACCESS_CONF,

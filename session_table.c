@@ -20,6 +20,14 @@
  *
  * Readers that are not the owner (lookup, get) read the state word before
  * and after copying the fields and discard the copy if the word changed.
+ *
+ * Where a session lives: its secret's home slot (first four bytes modulo
+ * the capacity) and the WS_TABLE_PROBE - 1 slots after it, wrapping.  A
+ * reserve takes the first free one of those; a lookup examines all of them.
+ *
+ * After the slots: one 32-bit counter per client key bucket (a power of
+ * two, at least the capacity), incremented atomically by a reserve that
+ * counts a client and decremented when the slot is wiped.
  */
 
 #include <stddef.h>
@@ -31,7 +39,7 @@
 #include "session_table.h"
 
 #define WS_TABLE_MAGIC    0x57535442u   /* "WSTB" */
-#define WS_TABLE_VERSION  1u
+#define WS_TABLE_VERSION  2u
 
 #define ST_BITS   3u
 #define ST_MASK   ((1u << ST_BITS) - 1u)
@@ -49,6 +57,7 @@ typedef struct {
      * reservation by its predecessor's time. */
     volatile apr_uint32_t stamp_gen;
     volatile apr_uint32_t attaches;
+    apr_uint32_t client;        /* counter index + 1, 0 if not counted */
     pid_t keeper_pid;
     apr_time_t created;
     apr_time_t attached;
@@ -63,8 +72,41 @@ struct ws_table {
     apr_uint32_t version;
     apr_uint32_t capacity;
     apr_uint32_t slot_size;
+    apr_uint32_t buckets;       /* client counters after the slots, a power of two */
+    apr_uint32_t pad;
     ws_slot slots[];
 };
+
+/* Client counters for a capacity: a power of two, at least the capacity. */
+static apr_uint32_t buckets_for(unsigned capacity)
+{
+    apr_uint32_t b = 64;
+
+    while (b < capacity && b < 0x80000000u) {
+        b <<= 1;
+    }
+    return b;
+}
+
+static volatile apr_uint32_t *counters(const ws_table *t)
+{
+    return (volatile apr_uint32_t *)(void *)((char *)(void *)(apr_uintptr_t)t->slots
+                                             + (apr_size_t)t->capacity * sizeof(ws_slot));
+}
+
+/* The first slot a secret may occupy, and how many it may. */
+static unsigned home_of(const ws_table *t, const unsigned char *secret)
+{
+    apr_uint32_t h = (apr_uint32_t)secret[0] | (apr_uint32_t)secret[1] << 8
+                     | (apr_uint32_t)secret[2] << 16 | (apr_uint32_t)secret[3] << 24;
+
+    return h % t->capacity;
+}
+
+static unsigned probe_of(const ws_table *t)
+{
+    return t->capacity < WS_TABLE_PROBE ? t->capacity : WS_TABLE_PROBE;
+}
 
 static apr_uint32_t pack(apr_uint32_t gen, apr_uint32_t state)
 {
@@ -113,12 +155,14 @@ static int pair_in_range(const ws_table *t, unsigned slot, apr_uint32_t gen)
 apr_size_t ws_table_size(unsigned capacity)
 {
     const apr_size_t head = offsetof(struct ws_table, slots);
+    apr_size_t counts;
 
-    if (capacity == 0
-        || (apr_size_t)capacity > (APR_SIZE_MAX - head) / sizeof(ws_slot)) {
+    if (capacity == 0 || capacity > 0x40000000u
+        || (apr_size_t)capacity > (APR_SIZE_MAX - head) / sizeof(ws_slot) / 2) {
         return 0;
     }
-    return head + (apr_size_t)capacity * sizeof(ws_slot);
+    counts = (apr_size_t)buckets_for(capacity) * sizeof(apr_uint32_t);
+    return head + (apr_size_t)capacity * sizeof(ws_slot) + counts;
 }
 
 ws_table *ws_table_format(void *mem, unsigned capacity)
@@ -137,6 +181,7 @@ ws_table *ws_table_format(void *mem, unsigned capacity)
     t->version = WS_TABLE_VERSION;
     t->capacity = capacity;
     t->slot_size = (apr_uint32_t)sizeof(ws_slot);
+    t->buckets = buckets_for(capacity);
     apr_atomic_set32(&t->magic, WS_TABLE_MAGIC);
     return t;
 }
@@ -150,7 +195,8 @@ ws_table *ws_table_attach(void *mem)
         || apr_atomic_read32(&t->magic) != WS_TABLE_MAGIC
         || t->version != WS_TABLE_VERSION
         || t->slot_size != sizeof(ws_slot)
-        || t->capacity == 0) {
+        || t->capacity == 0
+        || t->buckets != buckets_for(t->capacity)) {
         return NULL;
     }
     return t;
@@ -177,8 +223,9 @@ unsigned ws_table_count(const ws_table *t)
 static void fill_reserved(ws_slot *s, apr_uint32_t gen,
                           const unsigned char *secret,
                           const unsigned char *bind,
-                          const unsigned char *pubid, apr_time_t now)
+                          const unsigned char *pubid, apr_uint32_t client, apr_time_t now)
 {
+    s->client = client;
     memcpy(s->secret, secret, WS_SECRET_LEN);
     memcpy(s->bind, bind, WS_BIND_LEN);
     memcpy(s->pubid, pubid, WS_PUBID_LEN);
@@ -191,15 +238,48 @@ static void fill_reserved(ws_slot *s, apr_uint32_t gen,
     apr_atomic_set32(&s->stamp_gen, gen);
 }
 
+/* Give back a client's count (index + 1 in c; 0: none), never below 0:
+ * a count cut short by a crash may stay one too high, never wrap around. */
+static void uncount(const ws_table *t, apr_uint32_t c)
+{
+    volatile apr_uint32_t *n;
+    apr_uint32_t v;
+
+    if (!c || c > t->buckets) {
+        return;
+    }
+    n = &counters(t)[c - 1];
+    while ((v = apr_atomic_read32(n)) != 0 && apr_atomic_cas32(n, v - 1, v) != v) {
+    }
+}
+
+unsigned ws_table_client_count(const ws_table *t, apr_uint32_t client)
+{
+    return apr_atomic_read32(&counters(t)[client & (t->buckets - 1)]);
+}
+
 apr_status_t ws_table_reserve(ws_table *t, const unsigned char secret[WS_SECRET_LEN],
                               const unsigned char bind[WS_BIND_LEN],
                               const unsigned char pubid[WS_PUBID_LEN],
+                              apr_uint32_t client, unsigned max_per_client,
                               apr_time_t now, apr_interval_time_t stale_after,
                               unsigned *slot, apr_uint32_t *gen)
 {
-    unsigned i;
+    unsigned home = home_of(t, secret), probe = probe_of(t), k;
+    apr_uint32_t counted = 0;
     int pass;
 
+    if (client) {
+        apr_uint32_t b = client & (t->buckets - 1);
+
+        /* Count first, so that racing reserves of one client cannot all
+         * pass the limit; give it back if no slot is taken. */
+        if (apr_atomic_inc32(&counters(t)[b]) >= max_per_client && max_per_client) {
+            apr_atomic_dec32(&counters(t)[b]);
+            return APR_EBUSY;
+        }
+        counted = b + 1;
+    }
     /* Pass 0: a free slot.  Pass 1: a reservation older than stale_after
      * whose worker evidently died before go_live; stale_after <= 0 turns
      * reclaiming off rather than stealing reservations in progress. */
@@ -207,7 +287,8 @@ apr_status_t ws_table_reserve(ws_table *t, const unsigned char secret[WS_SECRET_
         if (pass == 1 && stale_after <= 0) {
             break;
         }
-        for (i = 0; i < t->capacity; i++) {
+        for (k = 0; k < probe; k++) {
+            unsigned i = (home + k) % t->capacity;
             ws_slot *s = &t->slots[i];
             apr_uint32_t w = load_state(s);
             apr_uint32_t next;
@@ -234,12 +315,18 @@ apr_status_t ws_table_reserve(ws_table *t, const unsigned char secret[WS_SECRET_
             if (apr_atomic_cas32(&s->state, next, w) != w) {
                 continue;       /* someone else took it; try the next one */
             }
-            fill_reserved(s, word_gen(next), secret, bind, pubid, now);
+            {
+                apr_uint32_t dead = pass == 1 ? s->client : 0;  /* the dead reservation's */
+
+                fill_reserved(s, word_gen(next), secret, bind, pubid, counted, now);
+                uncount(t, dead);
+            }
             *slot = i;
             *gen = word_gen(next);
             return APR_SUCCESS;
         }
     }
+    uncount(t, counted);
     return APR_ENOSPC;
 }
 
@@ -269,18 +356,24 @@ apr_status_t ws_table_lookup(const ws_table *t, const unsigned char secret[WS_SE
                              const unsigned char bind[WS_BIND_LEN],
                              ws_slot_info *info)
 {
-    /* Every slot is examined and every comparison result only ever feeds
-     * masks, so the time taken does not depend on which slot (if any)
-     * matches, nor on how much of a secret or binding is right. */
+    /* Every slot the secret may occupy is examined and every comparison
+     * result only ever feeds masks, so the time taken does not depend on
+     * which slot (if any) matches, nor on how much of a secret or binding
+     * is right. */
     apr_uint32_t found = 0, acc_slot = 0, acc_gen = 0, acc_pid = 0;
     apr_uint32_t acc_attaches = 0;
     apr_uint64_t acc_created = 0, acc_attached = 0, acc_detached = 0;
     unsigned char acc_pubid[WS_PUBID_LEN];
     unsigned i, j;
 
+    unsigned home = home_of(t, secret), probe = probe_of(t), k;
+
     memset(acc_pubid, 0, sizeof(acc_pubid));
-    for (i = 0; i < t->capacity; i++) {
-        const ws_slot *s = &t->slots[i];
+    for (k = 0; k < probe; k++) {
+        const ws_slot *s;
+
+        i = (home + k) % t->capacity;
+        s = &t->slots[i];
         apr_uint32_t w1, w2, eq, live, m;
         apr_uint64_t m64;
         apr_uint32_t pid, attaches;
@@ -406,8 +499,12 @@ void ws_table_mark_closing(ws_table *t, unsigned slot, apr_uint32_t gen)
 /* We own the slot in state (gen, WIPING): wipe it and make it FREE with the
  * same generation (the next reserve bumps it).  keeper_pid goes last so
  * that release_pid can still recognise a release cut short by a crash. */
-static void wipe_and_free(ws_slot *s, apr_uint32_t gen)
+static void wipe_and_free(const ws_table *t, ws_slot *s, apr_uint32_t gen)
 {
+    apr_uint32_t c = s->client;
+
+    s->client = 0;
+    uncount(t, c);
     wipe(s->secret, sizeof(s->secret));
     wipe(s->bind, sizeof(s->bind));
     wipe(s->pubid, sizeof(s->pubid));
@@ -441,7 +538,7 @@ void ws_table_release(ws_table *t, unsigned slot, apr_uint32_t gen)
             return;             /* stale pair, or already being freed */
         }
         if (claim_for_wipe(s, w)) {
-            wipe_and_free(s, gen);
+            wipe_and_free(t, s, gen);
             return;
         }
         /* The word changed under us (e.g. LIVE -> CLOSING); look again. */
@@ -467,12 +564,12 @@ unsigned ws_table_release_pid(ws_table *t, pid_t pid)
             /* The keeper died in the middle of its own release; nobody
              * else will finish it. */
             if (load_state(s) == w) {
-                wipe_and_free(s, word_gen(w));
+                wipe_and_free(t, s, word_gen(w));
                 n++;
             }
         }
         else if (claim_for_wipe(s, w)) {
-            wipe_and_free(s, word_gen(w));
+            wipe_and_free(t, s, word_gen(w));
             n++;
         }
     }

@@ -9,8 +9,15 @@
  *    says so.  Capacity is fixed when the block is formatted.
  *  - A slot carries a generation that increases on every reuse, so a stale
  *    (slot, generation) pair never touches a newer session.
- *  - Lookups compare the secret and the binding in constant time over every
- *    slot, and a wrong binding is reported exactly like an unknown secret.
+ *  - A session lives in one of the WS_TABLE_PROBE slots that follow its
+ *    secret's home slot (the secret's first four bytes, which are random,
+ *    modulo the capacity).  A lookup examines exactly those slots, comparing
+ *    the secret and the binding in constant time in each: it costs the same
+ *    whatever the capacity, whichever slot matches, and for an unknown
+ *    secret, a near miss or a wrong binding (reported like an unknown secret).
+ *  - Sessions are counted per client (a key the caller derives from the
+ *    client's address) in a fixed array of counters after the slots; a key
+ *    shares its counter with the keys equal to it modulo the array's size.
  */
 #ifndef SESSION_TABLE_H
 #define SESSION_TABLE_H
@@ -22,6 +29,7 @@
 #define WS_SECRET_LEN  24   /* 192 bits from the CSPRNG */
 #define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script", computed by the caller */
 #define WS_PUBID_LEN   8    /* public identifier, also random */
+#define WS_TABLE_PROBE 64   /* the slots a secret may occupy (fewer in smaller tables) */
 
 typedef enum {
     WS_SLOT_FREE = 0,
@@ -44,7 +52,7 @@ typedef struct {
     apr_uint32_t attaches;      /* number of attaches so far */
 } ws_slot_info;
 
-/* Bytes needed for a table of `capacity` slots. */
+/* Bytes needed for a table of `capacity` slots (and its client counters). */
 apr_size_t ws_table_size(unsigned capacity);
 /* Format fresh memory (all slots free). */
 ws_table *ws_table_format(void *mem, unsigned capacity);
@@ -55,14 +63,21 @@ unsigned ws_table_capacity(const ws_table *t);
 /* Slots not free. */
 unsigned ws_table_count(const ws_table *t);
 
-/* Take a free slot for a new session, or one RESERVED for longer than
- * stale_after (its worker died).  Returns APR_SUCCESS and the slot and
- * generation, or APR_ENOSPC when every slot is in use. */
+/* Take a free slot among the secret's WS_TABLE_PROBE for a new session, or
+ * one RESERVED for longer than stale_after (its worker died), counting it
+ * against client (0: counted nowhere).  Returns APR_SUCCESS and the slot and
+ * generation; APR_EBUSY when client already has max_per_client sessions
+ * (0: no limit); APR_ENOSPC when every slot the secret may use is taken: a
+ * caller draws another secret and tries again, and a table that refuses
+ * several random secrets is full. */
 apr_status_t ws_table_reserve(ws_table *t, const unsigned char secret[WS_SECRET_LEN],
                               const unsigned char bind[WS_BIND_LEN],
                               const unsigned char pubid[WS_PUBID_LEN],
+                              apr_uint32_t client, unsigned max_per_client,
                               apr_time_t now, apr_interval_time_t stale_after,
                               unsigned *slot, apr_uint32_t *gen);
+/* Sessions counted against client now (and the keys sharing its counter). */
+unsigned ws_table_client_count(const ws_table *t, apr_uint32_t client);
 
 /* RESERVED -> LIVE with the keeper's pid.  APR_EINVAL if (slot, gen) is not
  * the reservation. */

@@ -41,6 +41,7 @@ typedef struct {
     int lifeline[2];            /* [0] read end for daemons, [1] kept by the parent */
     apr_proc_t proc;            /* the running spawner */
     unsigned capacity;
+    unsigned char client_key[16]; /* keys the hash of client addresses (per-client limit) */
 } ws_shared;
 
 apr_status_t spawner_start(ws_shared *sh, server_rec *s, apr_pool_t *pconf);

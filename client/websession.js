@@ -266,16 +266,19 @@
     const REASON_MAX = 200;          // characters of an error body in a reason
     const COUNT = '(0|[1-9][0-9]{0,19})';
     const R_MESSAGE = new RegExp('^R' + COUNT + '(?: ' + COUNT + ')?$');
+    const POLL_END = 'end';          // the comment that ends a complete poll answer
     const CLOSE_DATA = /^([0-9]{1,5})(?: ([^]*))?$/;
 
     /**
      * An incremental text/event-stream parser. push() takes decoded text in
      * pieces cut anywhere; onEvent(type, data) is called for each complete
      * event with data ('' type when there is no event field). Lines end with
-     * CRLF, LF or CR; data lines are joined with LF; comments and other
-     * fields are skipped; an event without data is not dispatched.
+     * CRLF, LF or CR; data lines are joined with LF; other fields are
+     * skipped; an event without data is not dispatched. Comments are
+     * skipped too, after onComment(text), if given, has seen each (the text
+     * after the colon, without one leading space).
      */
-    function sseParser(onEvent) {
+    function sseParser(onEvent, onComment) {
         let partial = '';            // a line not yet ended
         let afterCR = false;         // the last piece ended with CR: skip an LF
         let type = '';
@@ -295,6 +298,9 @@
             }
             const colon = l.indexOf(':');
             if (colon === 0) {
+                if (onComment) {
+                    onComment(l.charAt(1) === ' ' ? l.slice(2) : l.slice(1));
+                }
                 return;                        // a comment
             }
             const field = colon < 0 ? l : l.slice(0, colon);
@@ -411,6 +417,7 @@
             this._rx = null;                 // server data messages received (from R<m>)
             this._gotR = false;              // this connection's first R arrived
             this._pollR = false;             // the current poll brought an R
+            this._pollEnd = false;           // ... and its end marker: it is complete
             this._pollFailures = 0;          // failed polls since one brought an R
             // up
             this._firstSeq = null;           // the number of _pending[0], from the first R
@@ -551,6 +558,7 @@
             }
             const ac = new AbortController();
             this._pollR = false;
+            this._pollEnd = false;
             let failure;
             try {
                 const res = await this._request(ac, { method: 'GET', headers: this._headers(extra) });
@@ -587,7 +595,11 @@
             }
             const reader = res.body.getReader();
             const decoder = new TextDecoder();
-            const parser = sseParser((type, data) => this._onEvent(type, data));
+            const parser = sseParser((type, data) => this._onEvent(type, data), (text) => {
+                if (this._poll && text === POLL_END) {
+                    this._pollEnd = true;
+                }
+            });
             for (;;) {
                 const { done, value } = await reader.read();
                 if (!this._live) {
@@ -603,18 +615,24 @@
         }
 
         /** A down request ended without a close event: why, or '' after a
-         *  complete response. */
+         *  response that ended in order. A poll's answer is complete only
+         *  with its R and its end marker; one without is cut, a failed poll:
+         *  it is repeated with the count of the messages it did deliver
+         *  (each event it delivered was whole), so nothing comes twice. */
         _downEnded(why) {
             if (!this._poll) {
                 this._finish(1006, 'the event stream ended' + (why ? ': ' + why : ''));
                 return;
             }
-            if (why === '' && this._pollR) {
+            if (why === '' && this._pollR && this._pollEnd) {
                 this._get(false);          // the next poll, at once
                 return;
             }
+            if (why === '') {
+                why = this._pollR ? 'the answer was cut (no end marker)' : 'no resume point in the answer';
+            }
             if (!this._gotR || ++this._pollFailures > POLL_RETRIES) {
-                this._finish(1006, 'poll failed: ' + (why || 'no resume point in the answer'));
+                this._finish(1006, 'poll failed: ' + why);
                 return;
             }
             const o = this._opts;
@@ -624,8 +642,9 @@
 
         /**
          * A down request answered without an event stream. Returns a reason
-         * to retry (a later poll, through a proxy), or null after reporting
-         * the end of this connection.
+         * to retry (a later poll, through a proxy, or after 409
+         * stale-request, which is meant for an older request than our
+         * newest), or null after reporting the end of this connection.
          */
         async _refused(res, first) {
             const error = res.headers.get('WebSession-Error');
@@ -641,6 +660,14 @@
                 this._finish(1006, what + (type ? ' (' + type + ')' : '')
                              + ': not a WebSession script', true);
                 return null;
+            }
+            if (error === 'stale-request') {
+                // For a request the server has seen overtaken by a newer
+                // one of ours: it ends nothing. Polls go on with the count.
+                if (res.body) {
+                    res.body.cancel().catch(() => {});
+                }
+                return what;
             }
             const text = await reasonText(res);
             if (res.status === 410 || error === 'session-unknown') {
@@ -703,7 +730,11 @@
                     this._pollR = true;
                     this._pollFailures = 0;    // this poll reached the server
                     if (this._gotR) {
-                        msg = 'A' + m[1];  // a poll's fresh R acknowledges
+                        // A poll's fresh R acknowledges. It is the count when
+                        // the poll came, so it may be below an A a POST's
+                        // answer brought since: counts are cumulative, and
+                        // _covered and the session ignore a lower one.
+                        msg = 'A' + m[1];
                         this._covered(n);
                         break;
                     }

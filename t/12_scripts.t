@@ -1,7 +1,8 @@
 # The scripts' side: CGI environment (and no session secret in it), user,
 # exit status as close code, stderr to the error log, framed and lines
 # message modes, message size limit, the end of an abandoned session
-# (EOF -> SIGTERM -> SIGKILL), flow control with a slow client, and no
+# (EOF -> SIGTERM -> SIGKILL), the script's process group and what it
+# started in it ending with the session, flow control with a slow client, and no
 # Session-ID secret in any log.
 use strict;
 use warnings FATAL => 'all';
@@ -15,7 +16,7 @@ use IO::Select ();
 use Time::HiRes qw(time sleep);
 use WSClient;
 
-plan tests => 106, need_module('websession');
+plan tests => 127, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 my $user = Apache::Test::vars('user') || 'nobody';
@@ -401,6 +402,89 @@ for my $st (1, 2, 255) {
     $sock->blocking(1);
     my $c = $ws->close_clean;
     is $c && $c->{code}, 1000, '... clean close';
+}
+
+# ---- the script's process group ---------------------------------------------
+# A script leads a process group of its own in the keeper's session (not a
+# session of its own: its own session would be a scheduler autogroup of its
+# own, docs/ARCHITECTURE.md). What it starts in that group ends with the
+# session, whether the script exits at EOF (the keeper kills the rest of the
+# group) or has to be signalled (SIGTERM, with SIGCONT for what is stopped,
+# and SIGKILL go to the group), and the keeper, which is not in the group,
+# runs on.
+
+# (ppid, process group, session, state) of a process, from /proc; () if gone.
+sub proc_ids {
+    my($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return ();
+    my $stat = <$fh> // '';
+    my($state, @ids) = $stat =~ /^\d+ \(.*\) (\S) (\d+) (\d+) (\d+) /s or return ();
+    return (@ids, $state);
+}
+
+# /ws/group: (connection, pids of the script, `sleep 1000`, the shell that
+# reports SIGTERM, the one that stopped itself first).
+sub group_session {
+    my($path) = @_;
+    my $ws = WSClient->connect($path, [], $port);
+    is $ws->status, 101, "$path: 101";
+    my $f = $ws->recv_message(10);
+    my @pids = ($f && $f->{payload} // '') =~ /^(\d+) (\d+) (\d+) (\d+)$/;
+    ok @pids == 4, "... the script reports its pid and its three children's (@pids)";
+    ok WSClient::eventually(5, sub { ((proc_ids($pids[3] // 0))[3] // '') eq 'T' }),
+        '... the one that sent itself SIGTSTP is stopped';
+    return ($ws, @pids);
+}
+
+sub all_gone {
+    my $gone = !grep { !process_gone($_) } @_;
+    diag join ' ', map { "$_: " . (process_gone($_) ? 'gone' : 'running') } @_ unless $gone;
+    return $gone;
+}
+
+{
+    my($ws, $script, @kids) = group_session('/ws/group');
+    my($keeper, $pgrp, $sess) = proc_ids($script);
+    my(undef, $k_pgrp, $k_sess) = proc_ids($keeper // 0);
+    is $pgrp, $script, '... the script leads its own process group';
+    ok $sess && $sess != $script && $k_sess && $sess == $k_sess,
+        "... but not a session: it is in its keeper's (" . ($keeper // '?') . ') session';
+    ok $k_pgrp && $k_pgrp != $script, "... and the keeper is not in the script's group";
+    is_deeply [ map { (proc_ids($_))[1] // 'gone' } @kids ], [ ($script) x 3 ],
+        "... the script's children are in its group";
+    $ws->send_text('x');
+    my $f = $ws->recv_message(10);
+    is $f && $f->{payload}, 'x', '... echoes';
+    my $t0 = time;
+    my $c = $ws->close_clean;
+    is $c && $c->{code}, 1000, '... clean close';
+    ok WSClient::eventually(10, sub { process_gone($script) }), '... the script exits at EOF';
+    ok WSClient::eventually(10, sub { !grep { !process_gone($_) } @kids }) || all_gone(@kids),
+        sprintf '... and the children it left in its group are gone %.1f s after the close',
+                time - $t0;
+    ok !process_gone($keeper), '... the keeper, which killed them, runs on';
+}
+{
+    my $off = WSClient::log_offset();
+    my($ws, $script, $sleeper, $trapper, $stopped) = group_session('/ws/group?stay');
+    my $fp = fingerprint_of($ws, $off);
+    my($keeper) = proc_ids($script);
+    my $t0 = time;
+    my $c = $ws->close_clean;
+    is $c && $c->{code}, 1000, '... clean close; the script stays after EOF and ignores SIGTERM';
+    ok scalar(WSClient::wait_log(
+        qr/\[\Q$fp\E\] script stderr: group: child \Q$trapper\E got TERM/, 10, $off)),
+        "... SIGTERM reached the script's child (its stderr line in the error log)";
+    ok scalar(WSClient::wait_log(
+        qr/\[\Q$fp\E\] script stderr: group: child \Q$stopped\E got TERM/, 5, $off)),
+        '... and the stopped child, which SIGCONT let see it';
+    my @all = ($script, $sleeper, $trapper, $stopped);
+    ok WSClient::eventually(10, sub { !grep { !process_gone($_) } @all }) || all_gone(@all),
+        sprintf '... the script (SIGKILL) and its children are gone %.1f s after the close',
+                time - $t0;
+    ok scalar(WSClient::wait_log(qr/WS02023: \[\Q$fp\E\] script killed by signal 9$/m, 5, $off)),
+        '... SIGKILL ended the script (error log)';
+    ok !process_gone($keeper), '... the keeper, which signalled the group, runs on';
 }
 
 # ---- the abandoned session ended ---------------------------------------------

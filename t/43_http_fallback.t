@@ -4,10 +4,12 @@
 # both ways (POSTed records, A<n> answers, duplicates dropped, gaps refused
 # with 409), event encoding (text, text64, binary, several data lines),
 # polls that answer at once, wait, wake, repeat a lost answer and end after
-# 25 s, heartbeats, a POST taken in part while the buffer toward the script
-# is full, the client's C and the script's exit as close events,
-# resumes across sse, poll and WebSocket (4400 for plain WebSocket
-# sessions, 4409 for a resume point never sent), every refusal with its
+# 25 s, the end marker of every complete poll answer (and none on a cut
+# one), heartbeats, a POST taken in part while the buffer toward the script
+# is full, the client's C (last in its POST) and the script's exit as close
+# events, resumes across sse, poll and WebSocket (4400 for plain WebSocket
+# sessions, 4409 for a resume point never sent, 409 stale-request for a
+# down request older than an acknowledgement), every refusal with its
 # status and WebSession-Error token, TLS, 40 open streams with 8 worker
 # threads, and the reference client (tools/websession_client.py,
 # tools/websession-cat) over both transports.
@@ -45,9 +47,11 @@ my @CHECKS = (
     [ sse_evicted_by_newer        => 'a newer down request ends the older stream without a close event and carries on' ],
     [ sse_C1000_close_event       => 'POST "C1000": 200, then "event: close" with 1000 down the stream' ],
     [ sse_close_then_eof          => '... and the response ends after the close event' ],
+    [ sse_no_end_marker           => '... an event stream (evicted or closed) never carries the poll end marker' ],
     [ after_close_410_get         => 'then a GET with that Session-ID: 410 session-unknown (asked again, for up to 5 s, while the keeper has not yet seen the in-order end)' ],
     [ after_close_410_post        => '... and a POST: 410 session-unknown' ],
-    [ resume_below_ack_4409       => 'WebSession-Received below what the client acknowledged (A3, then 1): close event 4409' ],
+    [ stale_get_409               => 'WebSession-Received below what the client acknowledged (3, then 1): 409 stale-request, text/plain, before any stream' ],
+    [ stale_get_keeps_stream      => '... the current stream is left alone: nothing on it, and the next POST comes down it' ],
     [ C_code_echoed               => '"C3001 going" on /framed: the close event carries 3001' ],
     [ poll_new_headers            => 'new session over poll: 200, text/event-stream, Connection: close, Cache-Control, Session-ID, no length' ],
     [ poll_open_at_once           => '... with WebSession-Poll: open it ends at once (not waiting its 25 s; < 10 s allowed) after comment, I and R' ],
@@ -58,8 +62,11 @@ my @CHECKS = (
     [ poll_new_count_waits        => 'the new count acknowledges: that poll waits again' ],
     [ poll_batch                  => 'five messages in one POST arrive over polls, all, in order' ],
     [ poll_idle_25s               => 'a poll with nothing to say ends after 24-30 s with comment and R alone' ],
-    [ poll_open_resume_at_once    => 'WebSession-Poll: open on a resumed session: comment and R alone, at once (< 10 s allowed)' ],
-    [ poll_close_event            => '"C1000" over poll: the next poll carries the close event 1000' ],
+    [ poll_open_resume_at_once    => 'WebSession-Poll: open on a resumed session: comment, R and the end marker, at once (< 10 s allowed)' ],
+    [ poll_cut_no_marker          => 'a waiting poll evicted by a newer one (cut): ends without ": end"' ],
+    [ stale_get_poll_409          => 'a poll with Received 2 while one with 6 waits: 409 stale-request; the waiting poll is not evicted and ends with the next message' ],
+    [ poll_close_event            => '"C1000" over poll: the next poll carries the close event 1000, then the end marker' ],
+    [ poll_end_marker             => 'every complete poll answer above ends with ": end" and an empty line, once, last' ],
     [ framed_binary_all_bytes     => '/framed: a B record of all 256 byte values comes down as "event: binary", base64 of D + bytes' ],
     [ framed_text_cr_text64       => '... text with CR: "event: text64", base64 of the message\'s UTF-8 (D included)' ],
     [ framed_multiline            => '... text with LFs: one "data: " line per line' ],
@@ -92,6 +99,7 @@ my @CHECKS = (
     [ get_received_missing_400    => 'no WebSession-Received: 400 bad-request' ],
     [ get_received_malformed_400  => 'WebSession-Received 01, -1, 1x, x, empty, "1 2", 21 digits: 400 bad-request' ],
     [ get_received_nonzero_new_400 => 'WebSession-Received 3 for a new session: 400 bad-request' ],
+    [ get_poll_bad_400            => 'WebSession-Poll yes, "open, open", opened, or open with sse: 400 bad-request' ],
     [ get_sid_malformed_400       => 'Session-ID "abc": 400 session-id-malformed' ],
     [ get_sid_unknown_410         => 'an unknown Session-ID: 410 session-unknown' ],
     [ put_405                     => 'PUT with WebSession-Transport: 405 bad-method' ],
@@ -110,6 +118,9 @@ my @CHECKS = (
     [ post_P_400                  => 'a P record: 400 protocol-error' ],
     [ post_I_400                  => 'an I record: 400 protocol-error' ],
     [ post_bad_C_400              => 'C, C999, C1005, C5000, Cx, C01000: 400 protocol-error' ],
+    [ post_record_after_C_400     => 'a D, an A, a second C or bytes after a C: 400 protocol-error' ],
+    [ post_record_after_C_1002    => '... the session closes with 1002: the C is not taken, the D after it not delivered' ],
+    [ post_C_repeated             => 'a POST of D and C sent twice (a lost answer): A1 both times, the next poll R1 and one close event 1000' ],
     [ post_ack_too_many_400       => '"A1" when nothing was sent: 400 protocol-error' ],
     [ post_ack_unwritten_400      => 'an A acknowledging a message queued but never sent: 400 protocol-error, close 1002' ],
     [ post_error_ends_1002        => '... a protocol error ends the session: close event 1002 down the stream' ],
@@ -118,7 +129,7 @@ my @CHECKS = (
     [ buffer_full_partial_A       => '/ws/late-reader (reads nothing for 2 s): 15 records of 100 kB and C1000 in one POST: A<k>, 0 < k < 15' ],
     [ buffer_full_stops_at_D      => '... the C behind the first untaken D is not looked at: no close event (answers to what was taken may come)' ],
     [ buffer_full_resend_exact    => '... the rest sent again once the script reads: A15, all 15 answers once, in order' ],
-    [ buffer_full_acks_taken      => 'an A behind a D left for a full queue is still taken (a resume below it: 4409)' ],
+    [ buffer_full_acks_taken      => 'an A behind a D left for a full queue is still taken (a resume below it: 409 stale-request)' ],
     [ ping_sse_P                  => '/ping (WebSessionPing N) over sse: "data: P", not before N s after the GET (N + 5 s allowed)' ],
     [ ping_sse_answered_stays     => '... answering each P with a POST of A<n>, the stream stays for 2N + 3 s (past the dead-connection time), at most one P per N s' ],
     [ ping_sse_silent_dropped     => '... silent, the stream is dropped without a close event, not before 2N + 1 s after the last POST (3N + 6 s allowed)' ],

@@ -10,7 +10,7 @@
 #     t/42_survival.t.
 # (c) Stopping httpd (SIGTERM to the parent) ends everything within 10 s:
 #     the spawner, every keeper, every script and whatever runs in the
-#     scripts' sessions, including a script that ignores SIGTERM, one that
+#     scripts' process groups, including a script that ignores SIGTERM, one that
 #     leaves a background child, and a session waiting for its client. Open clients get a close
 #     frame with 1001 (plain TCP: the keeper owns the socket) or at least
 #     EOF (TLS: the worker relaying it is gone). Then httpd is started again
@@ -100,7 +100,7 @@ is_msg($echo, 'e', 'e', 'ws:// /ws/echo open: "e" echoed');
 my $stubborn = WS->open(port => $port, path => '/ws/ignore-term');
 is_msg($stubborn, 'i', 'i', 'ws:// /ws/ignore-term (ignores SIGTERM after EOF) open: "i" echoed');
 my $bg = WS->open(port => $port, path => '/ws/bg-child');
-is_msg($bg, 'g', 'g', 'ws:// /ws/bg-child (leaves a `sleep 600` in its session) open: "g" echoed');
+is_msg($bg, 'g', 'g', 'ws:// /ws/bg-child (leaves a `sleep 600` in its group) open: "g" echoed');
 # A session waiting for its client (WebSessionResumeTimeout 5: the stop
 # must come well before that, so this is the last one made).
 my $s3 = WS->open(port => $port, path => '/ws/count');
@@ -110,10 +110,10 @@ $s3->abort if $s3;
 my $stop = stop_httpd(10);
 ok $s3_ok && $stop->{keepers} >= 6 && $stop->{scripts} >= 6 && $stop->{members} >= 1,
     "before the stop: spawner, $stop->{keepers} keepers, $stop->{scripts} scripts,"
-    . " $stop->{members} other processes in the scripts' sessions (6 sessions are"
+    . " $stop->{members} other processes in the scripts' groups (6 sessions are"
     . ' ours, one of them detached)';
 ok $stop->{gone}, sprintf 'SIGTERM to httpd: httpd, spawner, keepers, scripts and the'
-                        . ' processes in their sessions are gone within 10 s (%.1f s)',
+                        . ' processes in their groups are gone within 10 s (%.1f s)',
                           $stop->{secs}
     or diag "still there:\n  " . join "\n  ", @{ $stop->{left} };
 my @left = grep { $_->{args} =~ /\Q$docroot\E/ } values %{ ps() };
@@ -168,7 +168,8 @@ ok httpd_pid() || start_httpd(), 'httpd runs (started again after c2)';
 }
 
 # Note what must end (the spawner, its children the keepers, theirs the
-# scripts, and every process in a script's session: scripts call setsid),
+# scripts, and every process in a script's process group, which the script
+# leads),
 # send SIGTERM to httpd's parent and wait up to $secs for all of it to go.
 sub stop_httpd {
     my $secs = shift;
@@ -178,8 +179,8 @@ sub stop_httpd {
     my @keepers = grep { $p->{$_}{ppid} == $sp } keys %$p;
     my %is_keeper = map { $_ => 1 } @keepers;
     my @scripts = grep { $is_keeper{ $p->{$_}{ppid} } } keys %$p;
-    my %script_sid = map { $_ => 1 } @scripts;
-    my @members = grep { $script_sid{ $p->{$_}{sid} } && !$is_keeper{ $p->{$_}{ppid} } }
+    my %script_pgid = map { $_ => 1 } @scripts;
+    my @members = grep { $script_pgid{ $p->{$_}{pgid} } && !$is_keeper{ $p->{$_}{ppid} } }
                   keys %$p;
     my @noted = grep { $_ } $parent, $sp, @keepers, @scripts, @members;
     my $logpos = -s $errlog;
@@ -253,13 +254,13 @@ sub spawner_pid {
     return $pid;
 }
 
-# { pid => { pid, ppid, sid, state, args } }
+# { pid => { pid, ppid, pgid, state, args } }
 sub ps {
     my %p;
-    for (`ps -eo pid=,ppid=,sid=,stat=,args=`) {
-        my ($pid, $ppid, $sid, $stat, $args) = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/
+    for (`ps -eo pid=,ppid=,pgid=,stat=,args=`) {
+        my ($pid, $ppid, $pgid, $stat, $args) = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/
             or next;
-        $p{$pid} = { pid => $pid, ppid => $ppid, sid => $sid, stat => $stat, args => $args };
+        $p{$pid} = { pid => $pid, ppid => $ppid, pgid => $pgid, stat => $stat, args => $args };
     }
     return \%p;
 }

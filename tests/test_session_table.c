@@ -52,7 +52,7 @@ static creds make_creds(apr_uint32_t seed)
 static apr_status_t reserve(ws_table *t, const creds *c, apr_time_t now,
                             unsigned *slot, apr_uint32_t *gen)
 {
-    return ws_table_reserve(t, c->secret, c->bind, c->pubid, now, STALE,
+    return ws_table_reserve(t, c->secret, c->bind, c->pubid, 0, 0, now, STALE,
                             slot, gen);
 }
 
@@ -200,7 +200,7 @@ static void test_stale_reclaim(void)
     CHECK(reserve(t, &c, T0 + apr_time_from_sec(10), &sc, &gc) == APR_ENOSPC);
     CHECK(reserve(t, &c, T0 + STALE, &sc, &gc) == APR_ENOSPC);
     /* Reclaiming can be switched off. */
-    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid,
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, 0, 0,
                            T0 + apr_time_from_sec(1000), 0, &sc, &gc) == APR_ENOSPC);
 
     /* a's worker died: its reservation is taken over; b is LIVE and old,
@@ -504,7 +504,7 @@ static int conc_child(ws_table *t, conc_shared *sh, int k)
         long spins = 0;
 
         wrong.bind[0] ^= 0x55;
-        while ((rv = ws_table_reserve(t, c.secret, c.bind, c.pubid,
+        while ((rv = ws_table_reserve(t, c.secret, c.bind, c.pubid, 0, 0,
                                       apr_time_now(), apr_time_from_sec(3600),
                                       &slot, &gen)) == APR_ENOSPC) {
             if (++spins > 100000000L) {
@@ -600,6 +600,136 @@ static void test_concurrency(void)
     munmap(map, size);
 }
 
+/* ---- where a secret lives, and the per-client count ----------------------- */
+
+/* A secret whose home slot is `home` (its first four bytes, little-endian). */
+static creds creds_at(apr_uint32_t seed, apr_uint32_t home)
+{
+    creds c = make_creds(seed);
+
+    c.secret[0] = (unsigned char)home;
+    c.secret[1] = (unsigned char)(home >> 8);
+    c.secret[2] = (unsigned char)(home >> 16);
+    c.secret[3] = (unsigned char)(home >> 24);
+    return c;
+}
+
+static void test_probe_window(void)
+{
+    const unsigned cap = 3 * WS_TABLE_PROBE;
+    void *mem = new_mem(cap);
+    ws_table *t = ws_table_format(mem, cap);
+    unsigned i, slot, seen_wrap = 0;
+    apr_uint32_t gen;
+    ws_slot_info info;
+    creds c;
+
+    /* Fill the window of home 10: each lands in the next slot. */
+    for (i = 0; i < WS_TABLE_PROBE; i++) {
+        c = creds_at(5000 + i, 10);
+        CHECK(reserve(t, &c, T0, &slot, &gen) == APR_SUCCESS);
+        CHECK(slot == 10 + i);
+        CHECK(ws_table_go_live(t, slot, gen, 100 + i) == APR_SUCCESS);
+        CHECK(ws_table_lookup(t, c.secret, c.bind, &info) == APR_SUCCESS && info.slot == slot);
+    }
+    /* The window is full although the table is not: this secret cannot be
+     * placed, another one can. */
+    c = creds_at(6000, 10);
+    CHECK(reserve(t, &c, T0, &slot, &gen) == APR_ENOSPC);
+    CHECK(ws_table_count(t) == WS_TABLE_PROBE);
+    c = creds_at(6001, 10 + WS_TABLE_PROBE);
+    CHECK(reserve(t, &c, T0, &slot, &gen) == APR_SUCCESS && slot == 10 + WS_TABLE_PROBE);
+    /* A home near the end wraps around to slot 0. */
+    for (i = 0; i < 3; i++) {
+        c = creds_at(7000 + i, cap - 2);
+        CHECK(reserve(t, &c, T0, &slot, &gen) == APR_SUCCESS);
+        CHECK(ws_table_go_live(t, slot, gen, 300 + i) == APR_SUCCESS);
+        CHECK(ws_table_lookup(t, c.secret, c.bind, &info) == APR_SUCCESS && info.slot == slot);
+        seen_wrap |= slot == 0;
+    }
+    CHECK(seen_wrap);
+    /* A lookup looks only in the secret's window: the same secret bytes
+     * with another home are not found. */
+    c = creds_at(5003, 10);
+    CHECK(ws_table_lookup(t, c.secret, c.bind, NULL) == APR_SUCCESS);
+    c = creds_at(5003, 10 + 2 * WS_TABLE_PROBE);
+    CHECK(ws_table_lookup(t, c.secret, c.bind, NULL) == APR_NOTFOUND);
+    free(mem);
+}
+
+static void test_per_client(void)
+{
+    void *mem = new_mem(8);
+    ws_table *t = ws_table_format(mem, 8);
+    unsigned slot[8], s2;
+    apr_uint32_t gen[8], g2;
+    const apr_uint32_t alice = 0x1234, bob = 0x9999;
+    creds c;
+    int i;
+
+    /* A limit of 3 for alice; bob and uncounted sessions are not held back. */
+    for (i = 0; i < 3; i++) {
+        c = make_creds(8000 + (apr_uint32_t)i);
+        CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, alice, 3, T0, STALE,
+                               &slot[i], &gen[i]) == APR_SUCCESS);
+    }
+    CHECK(ws_table_client_count(t, alice) == 3);
+    c = make_creds(8010);
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, alice, 3, T0, STALE,
+                           &s2, &g2) == APR_EBUSY);
+    CHECK(ws_table_client_count(t, alice) == 3);    /* a refusal counts nothing */
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, bob, 3, T0, STALE,
+                           &slot[3], &gen[3]) == APR_SUCCESS);
+    c = make_creds(8011);
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, 0, 3, T0, STALE,
+                           &slot[4], &gen[4]) == APR_SUCCESS);
+    CHECK(ws_table_client_count(t, bob) == 1);
+    /* 0 as the limit: no limit, still counted. */
+    c = make_creds(8012);
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, alice, 0, T0, STALE,
+                           &slot[5], &gen[5]) == APR_SUCCESS);
+    CHECK(ws_table_client_count(t, alice) == 4);
+
+    /* Every way a slot is freed gives its count back. */
+    ws_table_release(t, slot[0], gen[0]);
+    CHECK(ws_table_client_count(t, alice) == 3);
+    ws_table_release(t, slot[0], gen[0]);            /* stale pair: no change */
+    CHECK(ws_table_client_count(t, alice) == 3);
+    CHECK(ws_table_go_live(t, slot[1], gen[1], 4242) == APR_SUCCESS);
+    CHECK(ws_table_release_pid(t, 4242) == 1);
+    CHECK(ws_table_client_count(t, alice) == 2);
+    /* A reservation whose worker died, taken over by bob: alice's count
+     * goes, bob's comes. */
+    /* Only alice's slot[2] stays a reservation; the others go live. */
+    CHECK(ws_table_go_live(t, slot[3], gen[3], 4300) == APR_SUCCESS);
+    CHECK(ws_table_go_live(t, slot[4], gen[4], 4301) == APR_SUCCESS);
+    CHECK(ws_table_go_live(t, slot[5], gen[5], 4302) == APR_SUCCESS);
+    c = make_creds(8013);
+    {
+        unsigned n = 0;
+
+        for (i = 0; i < 8; i++) {       /* fill the free slots first */
+            creds f = make_creds(8100 + (apr_uint32_t)i);
+            unsigned s;
+            apr_uint32_t g;
+
+            if (ws_table_reserve(t, f.secret, f.bind, f.pubid, 0, 0, T0 + STALE, STALE,
+                                 &s, &g) == APR_SUCCESS) {
+                n++;
+            }
+        }
+        CHECK(n == 4);
+    }
+    CHECK(ws_table_reserve(t, c.secret, c.bind, c.pubid, bob, 0, T0 + STALE + 1, STALE,
+                           &s2, &g2) == APR_SUCCESS);
+    CHECK(s2 == slot[2]);
+    CHECK(ws_table_client_count(t, alice) == 1);
+    CHECK(ws_table_client_count(t, bob) == 2);
+    /* Keys are counted modulo the counter array: same counter, same count. */
+    CHECK(ws_table_client_count(t, alice + 0x10000000u) == ws_table_client_count(t, alice));
+    free(mem);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -615,6 +745,8 @@ int main(void)
     test_release_and_reuse();
     test_release_pid();
     test_concurrency();
+    test_probe_window();
+    test_per_client();
 
     apr_terminate();
     return UNIT_DONE("test_session_table");

@@ -110,6 +110,7 @@ class Session:
         self._force_ack = False       # a P asks for an A
         self._close_req = None        # (code, reason) to send as C
         self._conns = set()           # open HTTP connections (writers)
+        self._poll_end = False        # the last poll answer ended with ": end"
         self._up_task = None
         self._post_cap = POST_START   # bytes of records per POST
 
@@ -397,7 +398,9 @@ class Session:
                     if status != 200:
                         text = await self._body(reader, hdrs, self.connect_timeout)
                         err = hdrs.get("websession-error", "")
-                        if status < 500 and status not in (408, 429):
+                        # stale-request: meant for an older request of ours
+                        # than the newest the server saw; it ends nothing
+                        if status < 500 and status not in (408, 429) and err != "stale-request":
                             code, reason = HTTP_ENDS.get(err, (status, "HTTP %d %s: %s" % (
                                 status, err, text.decode("utf-8", "replace").strip())))
                             self._end(code, reason)
@@ -428,7 +431,11 @@ class Session:
                 if got_r:
                     backoff = 0.02
                 if self.transport == "poll" and got_r:
-                    fresh = False     # a poll's normal end: poll again at once
+                    fresh = False     # a poll's normal end: poll again at once,
+                    if not self._poll_end:
+                        # but one without the end marker was cut: after a
+                        # pause (the count is right: only whole events counted)
+                        await asyncio.sleep(backoff * (0.5 + random.random()))
                     continue
                 # An sse stream that ended without a close event, or a poll
                 # that brought not even its R: lost.  Resume.
@@ -445,6 +452,7 @@ class Session:
         """Read events until the response ends: (got an R, (code, reason)
         of a close event or None).  announce: report its R as a resume."""
         got_r = False
+        self._poll_end = False
         data, event = [], None
         while True:
             line = await asyncio.wait_for(reader.readline(), self.idle_timeout)
@@ -454,6 +462,8 @@ class Session:
             if line.endswith(b"\r"):
                 line = line[:-1]
             if line:
+                # ": end", a comment, is the last line of a complete poll answer
+                self._poll_end = line == b": end"
                 if line.startswith(b":"):
                     continue          # comment
                 name, _, value = line.partition(b":")

@@ -669,7 +669,7 @@ test('abort: no timer of the transport stays behind (real timers)', async () => 
 test('abort: only requests still under way are aborted, not those that ended', async (t) => {
     const { tr, fetch } = await opened(t, 'poll');
     const firstPoll = fetch.last('GET');
-    firstPoll.end();                                // a complete poll: the next one starts
+    firstPoll.endPoll();                            // a complete poll: the next one starts
     await flush();
     tr.send('Dx');
     await flush();

@@ -186,6 +186,9 @@ export async function settle(n = 5) {
 
 const enc = new TextEncoder();
 
+/** The last lines of every complete poll answer. */
+export const POLL_END = ': end\n\n';
+
 /** A websession.v1 message as a text/event-stream event (PROTOCOL.md). */
 export function sseEvent(msg) {
     if (typeof msg !== 'string') {
@@ -278,6 +281,12 @@ class FakeRequest {
         return this.push(msgs.map(sseEvent).join(''));
     }
 
+    /** The server completes a poll's answer: the end marker, then the end
+     *  of the body (PROTOCOL.md, "The end of a poll answer"). */
+    endPoll() {
+        return this.push(POLL_END).end();
+    }
+
     /** The server closes the connection: the body ends. */
     end() {
         if (!this.stream) throw new Error('fake: end() before open()');
@@ -322,7 +331,9 @@ export function makeFakeFetch() {
  * counts what it received (each D once, by number), numbers what it sends,
  * resends from the client's count, takes at most `capacity` D records per
  * POST (its buffer toward the script: it then reads no further record), ends
- * polls as the module does.
+ * polls as the module does (with the end marker), refuses a down request
+ * below the acknowledged count (409 stale-request, nothing else changes) and
+ * a POST with a record after its C (400 protocol-error, close 1002).
  */
 export class FakeHttpServer {
     constructor(fetch, { id = 'A'.repeat(32), window = 1 << 20, capacity = Infinity } = {}) {
@@ -339,6 +350,7 @@ export class FakeHttpServer {
         this.next = 0;             // the last data message written to it
         this.requestsSeen = new Set();
         this.duplicates = 0;       // D records dropped by number
+        this.stale = 0;            // down requests refused as stale
         this.loseAnswer = null;    // (request) => true: the POST's answer is lost
     }
 
@@ -363,7 +375,12 @@ export class FakeHttpServer {
             this.refuse(r, 410, 'session-unknown', 'session unknown or expired\n');
             return;
         }
-        if (this.down) this.down.end();      // a newer down request evicts the old one
+        if (m < this.acked) {
+            this.stale++;
+            this.refuse(r, 409, 'stale-request', 'an older request than one already seen\n');
+            return;                          // the current down request goes on
+        }
+        if (this.down) this.down.end();      // a newer down request evicts the old one (cut)
         this.down = r;
         this.poll = r.headers['websession-transport'] === 'poll';
         this.pollOpen = r.headers['websession-poll'] === 'open';
@@ -393,7 +410,7 @@ export class FakeHttpServer {
             wrote = true;
         }
         if (this.poll && (wrote || this.pollOpen)) {
-            r.end();
+            r.endPoll();
             this.down = null;
         }
     }
@@ -404,6 +421,16 @@ export class FakeHttpServer {
         this.flush();
     }
 
+    /** The session ends: the close event goes down the current request. */
+    closeEvent(data, closed = data) {
+        this.closed = closed;
+        if (this.down && this.down.live) {
+            this.down.push('event: close\ndata: ' + data + '\n\n');
+            if (this.poll) this.down.endPoll();
+            else this.down.end();
+        }
+    }
+
     post(r) {
         if (r.headers['session-id'] !== this.id || this.closed) {
             this.refuse(r, 410, 'session-unknown', 'session unknown or expired\n');
@@ -411,6 +438,12 @@ export class FakeHttpServer {
         }
         const records = r.records();
         let seq = Number(r.headers['websession-sequence']);
+        const c = records.findIndex(([, p]) => p[0] === 'C');
+        if (c >= 0 && c < records.length - 1) {
+            this.refuse(r, 400, 'protocol-error', 'websession.v1: a record after C');
+            this.closeEvent('1002 websession.v1: a record after C');
+            return;
+        }
         if (records.some(([, p]) => p[0] === 'D' || p[0] === 0x44) && seq > this.received.length + 1) {
             this.refuse(r, 409, 'sequence-gap', 'messages missing before ' + seq);
             return;
@@ -430,10 +463,7 @@ export class FakeHttpServer {
             } else if (p[0] === 'A') {
                 this.acked = Math.max(this.acked, Number(p.slice(1)));
             } else if (p[0] === 'C') {
-                this.closed = p.slice(1);
-                if (this.down && this.down.live) {
-                    this.down.push('event: close\ndata: ' + p.slice(1).split(' ')[0] + '\n\n').end();
-                }
+                this.closeEvent(p.slice(1).split(' ')[0], p.slice(1));
             } else {
                 throw new Error('fake server: unexpected record ' + p);
             }

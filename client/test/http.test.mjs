@@ -48,6 +48,15 @@ test('sse parser: the same events wherever the text is cut, even between CR and 
     }
 });
 
+test('sse parser: comments go to onComment, without the colon and one space, and make no event', () => {
+    const got = [];
+    const comments = [];
+    const p = sseParser((type, data) => got.push([type, data]), (c) => comments.push(c));
+    p.push(': websession.v1\n\ndata: x\n:end\n:  two\n\n: end\r\n\r\n');
+    assert.deepEqual(comments, ['websession.v1', 'end', ' two', 'end']);
+    assert.deepEqual(got, [['', 'x']]);
+});
+
 // ---- the down side ----------------------------------------------------------------
 
 test('down: open comes at once; R<m> starts a GET with the count, no id on a new session', async (t) => {
@@ -193,23 +202,102 @@ test('poll: WebSession-Poll: open first; then at once again, counting what it de
     const first = fetch.last();
     assert.equal(first.headers['websession-poll'], 'open');
     assert.equal(first.headers['websession-transport'], 'poll');
-    first.open({ 'Session-ID': ID }).events('I' + ID, 'R0 1048576').end();
+    first.open({ 'Session-ID': ID }).events('I' + ID, 'R0 1048576').endPoll();
     await flush();
     const second = fetch.last();
     assert.notEqual(second, first, 'polled again at once');
     assert.deepEqual([second.headers['session-id'], second.headers['websession-received'],
                       second.headers['websession-poll']], [ID, '0', undefined]);
-    second.open().events('R0 1048576', 'Done', 'Dtwo', Uint8Array.from([0x44, 1])).end();
+    second.open().events('R0 1048576', 'Done', 'Dtwo', Uint8Array.from([0x44, 1])).endPoll();
     await flush();
     const third = fetch.last();
     assert.equal(third.headers['websession-received'], '3', 'text and binary data count');
-    third.open().events('R0 1048576', 'P').end();
+    third.open().events('R0 1048576', 'P').endPoll();
     await flush();
     assert.equal(fetch.last().headers['websession-received'], '3', 'R and P do not');
     assert.deepEqual(messages().map((m) => (typeof m === 'string' ? m : 'bin')),
                      ['I' + ID, 'I' + ID, 'R0 1048576', 'A0', 'Done', 'Dtwo', 'bin', 'A0', 'P'],
                      'every R after the first is delivered as an A');
     assert.equal(fetch.posts().length, 0);
+});
+
+test('poll: an answer without the end marker was cut: polled again after a backoff, with the count of the whole events it delivered', async (t) => {
+    const { fetch, log, messages } = await opened(t, 'poll', { m: 4 });
+    fetch.last('GET').events('D5').endPoll();
+    await flush();
+    assert.equal(fetch.gets().length, 2, 'a complete answer: polled again at once');
+    // cut after its R and one whole event, inside the next event
+    fetch.last('GET').open().push(': websession.v1\n\n').events('R0 1048576', 'D6').push('data: D7 cut her').end();
+    await flush();
+    assert.equal(fetch.gets().length, 2, 'not at once: a cut poll is a failed poll');
+    t.mock.timers.tick(149);                        // backoffDelay(1): 100 + 0.5 * 100
+    await flush();
+    assert.equal(fetch.gets().length, 2);
+    t.mock.timers.tick(1);
+    await flush();
+    assert.equal(fetch.gets().length, 3);
+    assert.equal(fetch.last('GET').headers['websession-received'], '6', 'D5 and D6, not the cut D7');
+    assert.equal(fetch.last('GET').headers['websession-poll'], undefined, 'it had its R: not open');
+    fetch.last('GET').open().events('R0 1048576', 'D7 whole').endPoll();
+    await flush();
+    assert.deepEqual(messages().filter((m) => m[0] === 'D'), ['D5', 'D6', 'D7 whole'], 'each once');
+    assert.equal(fetch.gets().length, 4, 'complete again: at once');
+    assert.deepEqual(log.filter((e) => e[0] === 'close'), []);
+});
+
+test('poll: cut answers count as failed polls: after POLL_RETRIES in a row the connection is lost', async (t) => {
+    const { fetch, log } = await opened(t, 'poll');
+    fetch.last('GET').endPoll();
+    await flush();
+    // Each of these brings no R (a proxy that cuts the answer early).
+    for (let i = 1; i <= 4; i++) {
+        fetch.last('GET').open().push(': websession.v1\n\n').end();
+        await flush();
+        if (i <= 3) {
+            assert.deepEqual(log.filter((e) => e[0] === 'close'), [], 'retry ' + i);
+            t.mock.timers.tick(10000);
+            await flush();
+        }
+    }
+    assert.deepEqual(log.at(-1), ['close', 1006, 'poll failed: no resume point in the answer', undefined]);
+});
+
+test('poll: the end marker on an sse stream means nothing: it goes on', async (t) => {
+    const { fetch, log, messages } = await opened(t, 'sse');
+    fetch.last('GET').push(': end\n\n').events('Dafter');
+    await flush();
+    assert.equal(messages().at(-1), 'Dafter');
+    fetch.last('GET').end();
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'the event stream ended', undefined], 'no close event: lost');
+});
+
+test('poll: 409 stale-request (for an older request of ours) ends nothing: polled again with the same count', async (t) => {
+    const { fetch, log } = await opened(t, 'poll', { m: 3 });
+    fetch.last('GET').events('D4').endPoll();
+    await flush();
+    fetch.last('GET').respond(409, { 'Content-Type': 'text/plain', 'WebSession-Error': 'stale-request' },
+                              'WebSession-Received is below what this client acknowledged.\n');
+    await flush();
+    assert.deepEqual(log.filter((e) => e[0] === 'close'), [], 'no close: the transport goes on');
+    assert.equal(fetch.gets().length, 2, 'after a backoff, not at once');
+    t.mock.timers.tick(150);
+    await flush();
+    assert.equal(fetch.gets().length, 3);
+    assert.equal(fetch.last('GET').headers['websession-received'], '4');
+    fetch.last('GET').open().events('R0 1048576', 'D5').endPoll();
+    await flush();
+    assert.equal(fetch.last('GET').headers['websession-received'], '5');
+    assert.deepEqual(log.filter((e) => e[0] === 'close'), []);
+});
+
+test('sse: 409 stale-request is a lost stream, never the end of the session', async (t) => {
+    const { tr, fetch, log } = transport(t, 'sse', { id: ID });
+    await flush();
+    tr.send('R2');
+    fetch.last('GET').respond(409, { 'Content-Type': 'text/plain', 'WebSession-Error': 'stale-request' }, 'stale\n');
+    await flush();
+    assert.deepEqual(log.at(-1), ['close', 1006, 'the event stream ended: HTTP 409 stale-request', undefined]);
 });
 
 test('poll: the session\'s A is not posted: the polls carry the count', async (t) => {
@@ -221,7 +309,7 @@ test('poll: the session\'s A is not posted: the polls carry the count', async (t
 
 test('poll: a failed poll is repeated with the same count after a short backoff, a few times', async (t) => {
     const { fetch, log } = await opened(t, 'poll', { m: 7 });
-    fetch.last('GET').events('D8').end();
+    fetch.last('GET').events('D8').endPoll();
     await flush();
     assert.equal(fetch.gets().length, 2);
     for (let i = 1; i <= 3; i++) {
@@ -234,7 +322,7 @@ test('poll: a failed poll is repeated with the same count after a short backoff,
         assert.equal(fetch.last('GET').headers['websession-received'], '8');
     }
     // A poll that succeeds resets the count of failures...
-    fetch.last('GET').open().events('R0 1048576').end();
+    fetch.last('GET').open().events('R0 1048576').endPoll();
     await flush();
     assert.equal(fetch.gets().length, 6);
     // ... and after POLL_RETRIES more failures the connection is lost.
@@ -253,7 +341,7 @@ test('poll: a failed poll is repeated with the same count after a short backoff,
 
 test('poll: a poll cut after it brought its R starts the count of failures anew', async (t) => {
     const { fetch, log, messages } = await opened(t, 'poll');
-    fetch.last('GET').end();
+    fetch.last('GET').endPoll();
     await flush();
     for (let i = 1; i <= 2 * 3 + 1; i++) {          // more cuts than POLL_RETRIES in a row
         fetch.last('GET').open().events('R0 1048576', 'Dm' + i);
@@ -270,7 +358,7 @@ test('poll: a poll cut after it brought its R starts the count of failures anew'
 
 test('poll: an answer without R (evicted, cut by a proxy) counts as a failed poll', async (t) => {
     const { fetch } = await opened(t, 'poll');
-    fetch.last('GET').end();
+    fetch.last('GET').endPoll();
     await flush();
     const n = fetch.gets().length;
     fetch.last('GET').open().push(': websession.v1\n\n').end();
@@ -283,7 +371,7 @@ test('poll: an answer without R (evicted, cut by a proxy) counts as a failed pol
 
 test('poll: a later answer from a proxy (502 without WebSession-Error) is retried, not fatal', async (t) => {
     const { fetch, log } = await opened(t, 'poll');
-    fetch.last('GET').end();
+    fetch.last('GET').endPoll();
     await flush();
     fetch.last('GET').respond(502, { 'Content-Type': 'text/html' }, 'bad gateway');
     await flush();
@@ -424,13 +512,57 @@ test('up: an A or R coming down drops what it covers from the re-sends', async (
     const { tr, fetch } = await opened(t, 'poll');
     for (const m of ['Da', 'Db', 'Dc', 'Dd']) tr.send(m);
     await flush();
-    fetch.last('GET').events('A1').end();           // while the POST is under way
+    fetch.last('GET').events('A1').endPoll();           // while the POST is under way
     await flush();
     fetch.last('POST').respond(200, {}, 'A1');      // an answer that took nothing new
     await flush();
-    fetch.last('GET').open().events('R3 1048576').end();   // a poll's R acknowledges up to 3
+    fetch.last('GET').open().events('R3 1048576').endPoll();   // a poll's R acknowledges up to 3
     await flush();
     t.mock.timers.tick(100);
+    await flush();
+    assert.deepEqual(fetch.last('POST').records(), [['T', 'Dd']]);
+    assert.equal(fetch.last('POST').headers['websession-sequence'], '4');
+});
+
+test('counts are cumulative: a slow poll\'s R below the A a POST\'s answer brought is stale and ignored', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const fetch = makeFakeFetch();
+    const s = new WebSession(URLS.http, { transport: 'poll', fetch, random: () => 0.5 });
+    const log = recordEvents(s);
+    await flush();
+    fetch.last('GET').open({ 'Session-ID': ID }).events('I' + ID, 'R0 1048576').endPoll();
+    await flush();
+    const slow = fetch.last('GET');                 // waits, its R will be 0
+    for (const m of ['a', 'b', 'c']) s.send(m);
+    await flush();
+    fetch.last('POST').respond(200, { 'Content-Type': 'text/plain' }, 'A3');
+    await flush();
+    assert.equal(s.bufferedAmount, 0, 'A3 covers all three');
+    slow.open().events('R0 1048576', 'Dx').endPoll();
+    await flush();
+    assert.deepEqual(log, ['open', 'message:x'], 'no protocol error, nothing lost');
+    assert.equal(s.readyState, WebSession.OPEN);
+    s.send('d');
+    await flush();
+    assert.equal(fetch.posts().length, 2, 'nothing sent again');
+    assert.deepEqual(fetch.last('POST').records(), [['T', 'Dd']]);
+    assert.equal(fetch.last('POST').headers['websession-sequence'], '4', 'numbered after the highest count');
+    assert.equal(s.bufferedAmount, 1);
+    fetch.last('POST').respond(200, { 'Content-Type': 'text/plain' }, 'A4');
+    await flush();
+    assert.equal(s.bufferedAmount, 0);
+});
+
+test('counts are cumulative: an A on the event stream below a POST\'s answer is stale and ignored', async (t) => {
+    const { tr, fetch, messages } = await opened(t, 'sse');
+    for (const m of ['Da', 'Db', 'Dc']) tr.send(m);
+    await flush();
+    fetch.last('POST').respond(200, {}, 'A3');
+    await flush();
+    fetch.last('GET').events('A1');                  // written before the POST was taken
+    await flush();
+    assert.deepEqual(messages().slice(-2), ['A3', 'A1'], 'passed on: the session ignores the lower one');
+    tr.send('Dd');
     await flush();
     assert.deepEqual(fetch.last('POST').records(), [['T', 'Dd']]);
     assert.equal(fetch.last('POST').headers['websession-sequence'], '4');
@@ -475,6 +607,16 @@ test('up: 410 ends the session; 400 and 409 break the protocol (1002)', async (t
 });
 
 // ---- close and abort ----------------------------------------------------------------
+
+test('close: the C is the last record of its POST, after the A and the data', async (t) => {
+    const { tr, fetch } = await opened(t, 'sse');
+    tr.send('A0');
+    tr.send('Dx');
+    tr.send('Dy');
+    tr.close(1000, 'bye');
+    await flush();
+    assert.deepEqual(fetch.last('POST').records(), [['T', 'A0'], ['T', 'Dx'], ['T', 'Dy'], ['T', 'C1000 bye']]);
+});
 
 test('close: a C record behind the data; the down side runs until the close event', async (t) => {
     const { tr, fetch, log, messages } = await opened(t, 'sse');
@@ -769,7 +911,7 @@ test('auto: the default; websocket, then sse, then poll, each at once after a fa
     await flush();
     const poll = fetch.last();
     assert.equal(poll.headers['websession-transport'], 'poll');
-    poll.open({ 'Session-ID': ID }).events('I' + ID, 'R0 1048576').end();
+    poll.open({ 'Session-ID': ID }).events('I' + ID, 'R0 1048576').endPoll();
     await flush();
     assert.deepEqual(log, ['open']);
     assert.equal(s.transport, 'poll');

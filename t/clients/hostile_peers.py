@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """What a hostile local process can do to mod_websession's Unix sockets, for
-t/16_hostile_peers.t.  Each action may first drop to another user (--uid,
+t/17_hostile_peers.t.  Each action may first drop to another user (--uid,
 --gid): the abstract names are listed in /proc/net/unix for every user.
 
   hostile_peers.py hold  --socket NAME --count N       [--uid U --gid G]

@@ -332,6 +332,15 @@ class Run(CheckRun):
             time.sleep(0.05)
         raise AssertionError("no WS00005 line for client port %d" % local_port)
 
+    def first_keeper_since(self, off):
+        """The keeper pid of the first new session logged after off (WS00005),
+        or None: the bulk runs are the only sessions started meanwhile."""
+        pat = re.compile(r"WS00005: \[[0-9a-f]{16}\] new session, keeper (\d+)")
+        with open(self.log, "rb") as f:
+            f.seek(off)
+            m = pat.search(f.read().decode("utf-8", "replace"))
+        return int(m.group(1)) if m else None
+
     def keeper_socket(self, pid):
         """The abstract name the keeper listens on (as t/lib/WSClient.pm finds it)."""
         inodes = set()
@@ -816,7 +825,17 @@ class Run(CheckRun):
         async def sender():
             for i in range(count):
                 await s.send(msg(i))
+        keeper = self.first_keeper_since(off)
+        rss = {"base": rss_kib(keeper) if keeper else None, "peak": 0}
+
+        async def sampler():        # the keeper's RSS while the run lasts
+            while keeper:
+                r = rss_kib(keeper)
+                if r:
+                    rss["peak"] = max(rss["peak"], r)
+                await asyncio.sleep(0.02)
         st = asyncio.ensure_future(sender())
+        sp = asyncio.ensure_future(sampler())
         got, bad, gap, gap_at, how = 0, None, 0.0, 0, "all"
         last = time.monotonic()
         try:
@@ -842,6 +861,7 @@ class Run(CheckRun):
                 got += 1
         finally:
             st.cancel()
+            sp.cancel()
         secs = time.monotonic() - t0
         try:
             await asyncio.wait_for(s.close(), 2)  # a stalled one will not close
@@ -850,10 +870,11 @@ class Run(CheckRun):
         ok = got == count and bad is None and gap <= BULK_GAP_LIMIT
         self.bulk_runs.setdefault(name, []).append((ok, gap, "run %d: " % run +
                    "%s %s%s: %d/%d messages of %d bytes back in order in %.2f s (%.1f MB/s); "
-                   "max gap %.2f s (limit %g) before message %d; reconnects %d; %s%s"
+                   "max gap %.2f s (limit %g) before message %d; reconnects %d; "
+                   "keeper RSS %s KiB at the start, peak %s KiB; %s%s"
                    % (loc, transport, " TLS" if tls else "", got, count, size, secs,
                       got * size / 1e6 / secs, gap, BULK_GAP_LIMIT, gap_at + 1, s.reconnects,
-                      how, "; " + bad if bad else "")))
+                      rss["base"], rss["peak"] or None, how, "; " + bad if bad else "")))
         self.results[name] = {"name": name, "ok": ok, "detail": ""}
 
     def stall_diag(self, s, off):

@@ -20,8 +20,9 @@
 # 127.0.0.1, Host: localhost:<port>). Headers given as name => value pairs
 # replace the default header of the same name (case-insensitive); a value
 # of undef removes it. Options after the port: method, proto ('HTTP/1.0'),
-# key, timeout, host, early (bytes sent in the same write as the request,
-# e.g. frames pipelined behind the handshake).
+# key, timeout, host, from (the local address to connect from, e.g.
+# 127.0.0.2 to be another client), early (bytes sent in the same write as
+# the request, e.g. frames pipelined behind the handshake).
 #
 # Every Session-ID seen in a 101 answer is appended to
 # <t_logs>/websession-ids-seen, so a test can check that no secret ever
@@ -69,7 +70,8 @@ sub connect {
     my $key = $opt{key} // random_key();
     my $sock = IO::Socket::INET->new(PeerAddr => $opt{host} // '127.0.0.1',
                                      PeerPort => $port, Proto => 'tcp',
-                                     Timeout => $timeout)
+                                     Timeout => $timeout,
+                                     ($opt{from} ? (LocalAddr => $opt{from}) : ()))
         or die "connect to port $port: $@\n";
     binmode $sock;
     $sock->autoflush(1);
