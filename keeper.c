@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -96,6 +98,40 @@ static int parse_spawn(const ipc_spawn *sp, char *strings, char **cwd,
     *argv = list + 1;
     *envp = list + 1 + sp->nargv + 1;
     return 0;
+}
+
+/* One line per ended session, for the admin (docs/DIRECTIVES.md, Logging):
+ * what ran, for whom, how, how much, and how it ended. */
+void session_log(keeper *k)
+{
+    static const char *const names[] = { "websocket", "sse", "poll" };
+    char transports[32] = "", close[160];
+    apr_interval_time_t age = apr_time_now() - k->stats.started;
+
+    for (unsigned i = 0; i < 3; i++) {
+        if (k->stats.transports & (1u << i)) {
+            snprintf(transports + strlen(transports), sizeof(transports) - strlen(transports),
+                     "%s%s", transports[0] ? "," : "", names[i]);
+        }
+    }
+    if (k->stats.close_code) {
+        snprintf(close, sizeof(close), "close %u%s%s", k->stats.close_code,
+                 k->stats.close_reason[0] ? " " : "", k->stats.close_reason);
+    }
+    else {
+        snprintf(close, sizeof(close), "no close sent");
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, k->env->s,
+                 "WS02065: [%s] session ended after %" APR_TIME_T_FMT ".%01d s: script %s,"
+                 " client %s, transport %s, from the client %" PRIu64 " messages (%" PRIu64
+                 " bytes), from the script %" PRIu64 " messages (%" PRIu64 " bytes),"
+                 " %u resumes, %s; %s",
+                 k->fp, apr_time_sec(age), (int)(apr_time_usec(age) / 100000),
+                 k->stats.script, k->stats.client[0] ? k->stats.client : "-",
+                 transports[0] ? transports : "none",
+                 k->stats.msgs_in, k->stats.bytes_in, k->stats.msgs_out, k->stats.bytes_out,
+                 k->attaches > 1 ? k->attaches - 1 : 0, close,
+                 k->stats.end_why[0] ? k->stats.end_why : "ended");
 }
 
 /* What a session leaves in the system: the rest of its script's process
@@ -248,7 +284,9 @@ static void on_timer(keeper *k, int id, apr_time_t now)
 {
     switch (id) {
     case T_RESUME:
-        begin_end(k, "client did not return within WebSessionResumeTimeout");
+        begin_end(k, !k->client_spoke && k->attaches <= 1
+                     ? "client did not return within WebSessionUnusedTimeout (it had sent nothing)"
+                     : "client did not return within WebSessionResumeTimeout");
         break;
     case T_END:
         end_step(k);
@@ -459,6 +497,13 @@ static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, env->s,
                  "WS02045: [%s] session started: %s (pid %ld)", k->fp, argv[0],
                  (long)k->script_pid);
+    k->stats.started = apr_time_now();
+    snprintf(k->stats.script, sizeof(k->stats.script), "%s", argv[0]);
+    for (char **e = envp; *e; e++) {
+        if (!strncmp(*e, "REMOTE_ADDR=", 12)) {
+            snprintf(k->stats.client, sizeof(k->stats.client), "%s", *e + 12);
+        }
+    }
     free(argv - 1);
     free(body);
 
@@ -478,6 +523,7 @@ static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *
         peers_refused_arm(k);           /* from an earlier session, not logged yet */
     }
     run(k);
+    session_log(k);
     if (k->stopping) {
         keeper_exit(k, 0);
     }

@@ -31,6 +31,8 @@ void queue_data(keeper *k, int binary, const unsigned char *data, size_t len)
     size_t h = ws_frame_header(hdr, 1, binary ? WS_OP_BINARY : WS_OP_TEXT, len + plen, NULL);
 
     sendq_data(&k->out, hdr, h, (const unsigned char *)"D", plen, data, len);
+    k->stats.msgs_out++;
+    k->stats.bytes_out += len;
 }
 
 /* A control frame (pong), or a websession.v1 control message (text). */
@@ -84,6 +86,8 @@ void queue_close_how(keeper *k, unsigned code, const char *reason, int after_dat
         }
     }
     k->close_queued = 1;
+    k->stats.close_code = code;
+    snprintf(k->stats.close_reason, sizeof(k->stats.close_reason), "%s", reason ? reason : "");
     if (k->conn == CONN_OPEN || k->conn == CONN_FAILING) {
         conn_set(k, CONN_CLOSING, "close queued");
     }
@@ -235,6 +239,8 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
     }
     k->cfd = fd;
     k->attaches++;
+    k->stats.transports |= !(a->flags & IPC_ATTACH_HTTP) ? 1u
+                           : (a->flags & IPC_ATTACH_POLL) ? 4u : 2u;
     k->peer_eof = 0;
     k->input_done = 0;
     k->transport = a->flags & IPC_ATTACH_HTTP;

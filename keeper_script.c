@@ -46,6 +46,8 @@ int deliver(keeper *k, int binary, const unsigned char *data, size_t len)
         return -1;
     }
     k->client_spoke = 1;
+    k->stats.msgs_in++;
+    k->stats.bytes_in += len;
     h = msg_encode_header(k->cfg.mode, binary, len, hdr);
     bytebuf_append(&k->to_script, hdr, h);
     bytebuf_append(&k->to_script, data, len);

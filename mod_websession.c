@@ -43,6 +43,7 @@ module AP_MODULE_DECLARE_DATA websession_module;
 #define WS_DEFAULT_UNUSED      apr_time_from_sec(10)
 #define WS_PER_CLIENT_DEFAULT  (-1)     /* a quarter of WebSessionMaxSessions */
 #define WS_RESERVE_TRIES       16       /* secrets drawn before the table counts as full */
+#define WS_RELAYS_AUTO         (-1)
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define WS_DEFAULT_BUFFER      (1024 * 1024)
 #define WS_DEFAULT_MAX_SESSIONS 1024
@@ -90,7 +91,9 @@ typedef struct {
 
 typedef struct {
     unsigned max_sessions;
+    int max_relays;                 /* WS_RELAYS_AUTO: half the MPM's worker threads */
     unsigned int max_sessions_set:1;
+    unsigned int max_relays_set:1;
 } ws_srv_conf;
 
 static ws_shared *shared;           /* set in post_config, inherited by children */
@@ -165,6 +168,7 @@ static void *create_srv_conf(apr_pool_t *p, server_rec *s)
 
     (void)s;
     c->max_sessions = WS_DEFAULT_MAX_SESSIONS;
+    c->max_relays = WS_RELAYS_AUTO;
     return c;
 }
 
@@ -175,6 +179,8 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 
     c->max_sessions = add->max_sessions_set ? add->max_sessions : base->max_sessions;
     c->max_sessions_set = add->max_sessions_set || base->max_sessions_set;
+    c->max_relays = add->max_relays_set ? add->max_relays : base->max_relays;
+    c->max_relays_set = add->max_relays_set || base->max_relays_set;
     return c;
 }
 
@@ -247,7 +253,8 @@ static const char *parse_number(cmd_parms *cmd, const char *arg, apr_int64_t min
     return NULL;
 }
 
-static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg)
+/* WebSessionResumeTimeout and WebSessionUnusedTimeout: seconds. */
+static const char *set_timeout(cmd_parms *cmd, void *cfg, const char *arg)
 {
     ws_dir_conf *c = cfg;
     apr_int64_t v;
@@ -256,22 +263,14 @@ static const char *set_resume_timeout(cmd_parms *cmd, void *cfg, const char *arg
     if (err) {
         return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
     }
-    c->resume_timeout = apr_time_from_sec(v);
-    c->resume_timeout_set = 1;
-    return NULL;
-}
-
-static const char *set_unused_timeout(cmd_parms *cmd, void *cfg, const char *arg)
-{
-    ws_dir_conf *c = cfg;
-    apr_int64_t v;
-    const char *err = parse_number(cmd, arg, 1, 86400, &v);
-
-    if (err) {
-        return apr_pstrcat(cmd->pool, err, " (seconds)", NULL);
+    if (!strcasecmp(cmd->cmd->name, "WebSessionUnusedTimeout")) {
+        c->unused_timeout = apr_time_from_sec(v);
+        c->unused_timeout_set = 1;
     }
-    c->unused_timeout = apr_time_from_sec(v);
-    c->unused_timeout_set = 1;
+    else {
+        c->resume_timeout = apr_time_from_sec(v);
+        c->resume_timeout_set = 1;
+    }
     return NULL;
 }
 
@@ -349,6 +348,48 @@ static const char *set_max_sessions(cmd_parms *cmd, void *cfg, const char *arg)
     c->max_sessions = (unsigned)v;
     c->max_sessions_set = 1;
     return NULL;
+}
+
+static const char *set_max_relays(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+    apr_int64_t v;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)cfg;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "auto")) {
+        c->max_relays = WS_RELAYS_AUTO;
+    }
+    else if ((err = parse_number(cmd, arg, 0, 1000000, &v)) != NULL) {
+        return apr_pstrcat(cmd->pool, err, " or 'auto'", NULL);
+    }
+    else {
+        c->max_relays = (int)v;
+    }
+    c->max_relays_set = 1;
+    return NULL;
+}
+
+/* WebSessionMaxRelays as a number: 'auto' is half the worker threads the
+ * MPM may run (MaxRequestWorkers), so that relayed sessions can never take
+ * the threads ordinary requests need. */
+static unsigned resolve_max_relays(const ws_srv_conf *sc)
+{
+    int daemons = 0, threads = 0;
+
+    if (sc->max_relays != WS_RELAYS_AUTO) {
+        return (unsigned)sc->max_relays;
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons) != APR_SUCCESS || daemons < 1) {
+        daemons = 1;
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
+        threads = 1;
+    }
+    return daemons * threads / 2 > 0 ? (unsigned)(daemons * threads / 2) : 1;
 }
 
 static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
@@ -640,6 +681,33 @@ static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
     return OK;
 }
 
+static apr_status_t relay_done(void *data)
+{
+    ws_table_relay_give(data);
+    return APR_SUCCESS;
+}
+
+/* A connection that will be relayed holds a worker thread while it lasts:
+ * take one of WebSessionMaxRelays for the life of the request, or refuse
+ * (503 too-many-relays).  DECLINED when the request may go on. */
+static int take_relay(request_rec *r)
+{
+    if (!ws_relay_needed(r->connection)) {
+        return DECLINED;
+    }
+    if (!ws_table_relay_take(shared->table, shared->max_relays)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00048: WebSessionMaxRelays (%u) connections are relayed (TLS,"
+                      " HTTP/2); refusing another session connection", shared->max_relays);
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return respond(r, HTTP_SERVICE_UNAVAILABLE, "too-many-relays",
+                       "The server relays as many encrypted session connections as it may"
+                       " (WebSessionMaxRelays). Try again later.");
+    }
+    apr_pool_cleanup_register(r->pool, shared->table, relay_done, apr_pool_cleanup_null);
+    return DECLINED;
+}
+
 static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 {
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
@@ -885,6 +953,9 @@ static int fallback_request(request_rec *r, const ws_dir_conf *c)
         how.http = req.flags;
         how.down = 1;
         how.received = req.received;
+        if ((rc = take_relay(r)) != DECLINED) {
+            return rc;
+        }
         return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
     }
     if (!id) {
@@ -916,7 +987,7 @@ static int ws_handler(request_rec *r)
     const char *id, *protocols;
     char idbuf[256];
     ws_how how;
-    int v1;
+    int v1, rc;
 
     if (!c->on || r->main) {
         return DECLINED;
@@ -983,6 +1054,9 @@ static int ws_handler(request_rec *r)
     }
     memset(&how, 0, sizeof(how));
     how.v1 = v1;
+    if ((rc = take_relay(r)) != DECLINED) {
+        return rc;
+    }
     return id ? resume_session(r, c, &how, id) : new_session(r, c, &how);
 }
 
@@ -1041,6 +1115,7 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      " keeps %u slots until httpd is stopped and started",
                      sc->max_sessions, sh->capacity);
     }
+    sh->max_relays = resolve_max_relays(sc);
     shared = sh;
     rv = spawner_start(sh, s, pconf);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -1078,10 +1153,10 @@ static const command_rec ws_cmds[] = {
                   " session in this scope"),
     AP_INIT_TAKE1("WebSessionMessages", set_messages, NULL, OR_OPTIONS | ACCESS_CONF,
                   "How messages cross the script's stdin/stdout: 'lines' or 'framed'"),
-    AP_INIT_TAKE1("WebSessionResumeTimeout", set_resume_timeout, NULL,
+    AP_INIT_TAKE1("WebSessionResumeTimeout", set_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for its client to come back (1-86400)"),
-    AP_INIT_TAKE1("WebSessionUnusedTimeout", set_unused_timeout, NULL,
+    AP_INIT_TAKE1("WebSessionUnusedTimeout", set_timeout, NULL,
                   OR_OPTIONS | ACCESS_CONF,
                   "Seconds a session waits for a client that left before sending any"
                   " message (1-86400; at most WebSessionResumeTimeout)"),
@@ -1097,6 +1172,9 @@ static const command_rec ws_cmds[] = {
                   "Bytes buffered per direction before the producer is slowed"),
     AP_INIT_TAKE1("WebSessionMaxSessions", set_max_sessions, NULL, RSRC_CONF,
                   "Most sessions the server runs at once (server-wide)"),
+    AP_INIT_TAKE1("WebSessionMaxRelays", set_max_relays, NULL, RSRC_CONF,
+                  "Most session connections relayed at once (TLS, HTTP/2: each holds a"
+                  " worker thread); 'auto' (default) is half of MaxRequestWorkers"),
     AP_INIT_ITERATE("WebSessionOrigin", set_origin, NULL, OR_OPTIONS | ACCESS_CONF,
                     "Origins allowed to open sessions: 'same', 'any' or"
                     " scheme://host[:port] ..."),

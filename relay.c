@@ -211,6 +211,11 @@ static apr_status_t relay(request_rec *r, int keeper_fd, const char *fp,
     return rv == APR_EOF ? APR_SUCCESS : rv;
 }
 
+int ws_relay_needed(const conn_rec *c)
+{
+    return ap_ssl_conn_is_ssl((conn_rec *)c) || c->master != NULL;
+}
+
 apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
                          apr_uint64_t received, const char *fp)
 {
@@ -219,7 +224,7 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
     char *body;
     apr_size_t prelen = 0;
     apr_status_t rv;
-    int plain = !ap_ssl_conn_is_ssl(c) && !c->master;
+    int plain = !ws_relay_needed(c);
 
     /* This handler owns the whole connection from now on. */
     ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");

@@ -21,6 +21,10 @@
 
 #include "httpd.h"
 
+/* Will ws_handover relay this connection (TLS, an HTTP/2 stream), holding
+ * the worker thread for as long as it lasts? */
+int ws_relay_needed(const conn_rec *c);
+
 apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
                          apr_uint64_t received, const char *fingerprint);
 

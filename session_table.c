@@ -39,7 +39,7 @@
 #include "session_table.h"
 
 #define WS_TABLE_MAGIC    0x57535442u   /* "WSTB" */
-#define WS_TABLE_VERSION  2u
+#define WS_TABLE_VERSION  3u
 
 #define ST_BITS   3u
 #define ST_MASK   ((1u << ST_BITS) - 1u)
@@ -73,7 +73,7 @@ struct ws_table {
     apr_uint32_t capacity;
     apr_uint32_t slot_size;
     apr_uint32_t buckets;       /* client counters after the slots, a power of two */
-    apr_uint32_t pad;
+    volatile apr_uint32_t relays;   /* relayed connections under way */
     ws_slot slots[];
 };
 
@@ -574,6 +574,33 @@ unsigned ws_table_release_pid(ws_table *t, pid_t pid)
         }
     }
     return n;
+}
+
+int ws_table_relay_take(ws_table *t, unsigned max)
+{
+    apr_uint32_t v;
+
+    do {
+        v = apr_atomic_read32(&t->relays);
+        if (v >= max) {
+            return 0;
+        }
+    } while (apr_atomic_cas32(&t->relays, v + 1, v) != v);
+    return 1;
+}
+
+void ws_table_relay_give(ws_table *t)
+{
+    apr_uint32_t v;
+
+    while ((v = apr_atomic_read32(&t->relays)) != 0
+           && apr_atomic_cas32(&t->relays, v - 1, v) != v) {
+    }
+}
+
+unsigned ws_table_relays(const ws_table *t)
+{
+    return apr_atomic_read32((volatile apr_uint32_t *)&t->relays);
 }
 
 int ws_ct_equal(const unsigned char *a, const unsigned char *b, apr_size_t n)

@@ -105,6 +105,14 @@ void ws_table_release(ws_table *t, unsigned slot, apr_uint32_t gen);
  * Returns how many were freed. */
 unsigned ws_table_release_pid(ws_table *t, pid_t pid);
 
+/* Relayed connections (TLS, HTTP/2: each holds an httpd worker thread while
+ * it lasts), counted server-wide.  ws_table_relay_take counts one more and
+ * returns 1 if fewer than max were counted, else 0 (nothing counted);
+ * ws_table_relay_give gives one back, never below 0. */
+int ws_table_relay_take(ws_table *t, unsigned max);
+void ws_table_relay_give(ws_table *t);
+unsigned ws_table_relays(const ws_table *t);
+
 /* Constant-time comparison, exported for the module's other checks. */
 int ws_ct_equal(const unsigned char *a, const unsigned char *b, apr_size_t n);
 

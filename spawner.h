@@ -42,6 +42,7 @@ typedef struct {
     apr_proc_t proc;            /* the running spawner */
     unsigned capacity;
     unsigned char client_key[16]; /* keys the hash of client addresses (per-client limit) */
+    unsigned max_relays;        /* WebSessionMaxRelays, resolved at each (re)start */
 } ws_shared;
 
 apr_status_t spawner_start(ws_shared *sh, server_rec *s, apr_pool_t *pconf);

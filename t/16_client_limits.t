@@ -15,7 +15,7 @@ use Apache::Test qw(-withtestmore);
 use Time::HiRes qw(time sleep);
 use WSClient;
 
-plan tests => 20, need_module('websession');
+plan tests => 22, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 
@@ -78,9 +78,9 @@ my($fp) = WSClient::wait_log(
     qr/\[client 127\.0\.0\.4:$cp\] WS00005: \[([0-9a-f]{16})\] new session/, 5, $log0);
 $silent->drop;
 my $t0 = time;
-ok $fp && WSClient::wait_log(qr/WS02001: \[$fp\] session ending: client did not return/,
+ok $fp && WSClient::wait_log(qr/WS02001: \[$fp\] session ending: client did not return within WebSessionUnusedTimeout/,
                              10, $log0),
-    '... ends by itself (WS02001)';
+    '... ends by itself (WS02001, WebSessionUnusedTimeout)';
 my $waited = time - $t0;
 cmp_ok $waited, '>=', 1.5, sprintf '... after the unused timeout (%.1f s >= 2 s less slack)', $waited;
 cmp_ok $waited, '<', 8, '... well before WebSessionResumeTimeout (30 s)';
@@ -89,8 +89,12 @@ is $back->status, 410, '... and its id is then unknown: 410';
 $back->drop;
 
 # One message is enough to be waited for the whole WebSessionResumeTimeout.
+$log0 = WSClient::log_offset();
 my $spoke = open_session('/limits-client', '127.0.0.5');
 is roundtrip($spoke, 'hello'), '1 hello', 'a session whose client sent a message';
+my $spoke_port = $spoke->local_port;
+my($spoke_fp) = WSClient::wait_log(
+    qr/\[client 127\.0\.0\.5:$spoke_port\] WS00005: \[([0-9a-f]{16})\] new session/, 5, $log0);
 my $spoke_id = $spoke->session_id;
 $spoke->drop;
 sleep 3.5;
@@ -98,6 +102,13 @@ my $again = open_session('/limits-client', '127.0.0.5', $spoke_id);
 is $again->status, 101, '... resumes after 3.5 s (past the unused timeout)';
 is roundtrip($again, 'again'), '2 again', '... in the same script';
 $again->close_clean;
+# The session log (docs/DIRECTIVES.md, Logging): one line when it ended.
+my($line) = $spoke_fp ? WSClient::wait_log(qr/(WS02065: \[$spoke_fp\] session ended .*)/, 10, $log0)
+                      : ();
+like $line // '', qr{^WS02065: \[$spoke_fp\] session ended after \d+\.\d s: script \S+/ws/count, client 127\.0\.0\.5, transport websocket, from the client 2 messages \(10 bytes\), from the script 2 messages \(14 bytes\), 1 resumes, close 1000; client closed the session$},
+    'its session log line: script, client, transport, messages and bytes each way, resumes, close';
+my @lines = (WSClient::log_since($log0) =~ /WS02065: \[$spoke_fp\]/g);
+is scalar @lines, 1, '... exactly one';
 
 # A second connection counts as having come back: the unused timeout is
 # for the first one only.

@@ -730,6 +730,28 @@ static void test_per_client(void)
     free(mem);
 }
 
+static void test_relays(void)
+{
+    void *mem = new_mem(4);
+    ws_table *t = ws_table_format(mem, 4);
+
+    CHECK(ws_table_relays(t) == 0);
+    CHECK(ws_table_relay_take(t, 2) == 1);
+    CHECK(ws_table_relay_take(t, 2) == 1);
+    CHECK(ws_table_relay_take(t, 2) == 0);      /* the limit: nothing counted */
+    CHECK(ws_table_relays(t) == 2);
+    CHECK(ws_table_relay_take(t, 0) == 0);
+    ws_table_relay_give(t);
+    CHECK(ws_table_relays(t) == 1);
+    CHECK(ws_table_relay_take(t, 2) == 1);
+    ws_table_relay_give(t);
+    ws_table_relay_give(t);
+    ws_table_relay_give(t);                     /* one too many: stays at 0 */
+    CHECK(ws_table_relays(t) == 0);
+    CHECK(ws_table_relay_take(t, 1) == 1);
+    free(mem);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -747,6 +769,7 @@ int main(void)
     test_concurrency();
     test_probe_window();
     test_per_client();
+    test_relays();
 
     apr_terminate();
     return UNIT_DONE("test_session_table");
