@@ -33,7 +33,7 @@ PURE_SRCS := ws_codec.c msg_format.c session_table.c ws_handshake.c sendq.c byte
 # Everything that makes the module.
 MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c keeper_state.c keeper_client.c keeper_v1.c \
              keeper_http.c keeper_ipc.c keeper_script.c pool.c relay.c fallback.c \
-             client_handler.c $(BUILD)/client_js.c
+             client_handler.c status.c $(BUILD)/client_js.c
 HDRS      := $(wildcard *.h)
 
 

@@ -378,3 +378,15 @@ int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd)
     }
     return 0;
 }
+
+int ipc_recv_reply(int fd, ipc_reply *rep)
+{
+    uint32_t len;
+
+    if (ipc_recv_header(fd, IPC_REPLY, &len, NULL) < 0 || len != sizeof(*rep)
+        || ipc_read_full(fd, rep, sizeof(*rep), NULL) < 0) {
+        return -1;
+    }
+    rep->message[sizeof(rep->message) - 1] = '\0';
+    return 0;
+}

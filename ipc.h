@@ -52,8 +52,10 @@ enum {
                          * POST's records; answered with IPC_REPLY */
     IPC_IDLE = 7,       /* keeper -> spawner: ready for another session;
                          * body: ipc_idle */
-    IPC_TAKE = 8        /* spawner -> idle keeper: the descriptor that travels
+    IPC_TAKE = 8,       /* spawner -> idle keeper: the descriptor that travels
                          * is a worker's connection carrying IPC_SPAWN */
+    IPC_END = 9         /* worker -> keeper (after HELLO), no body: the status
+                         * page ends the session; answered with IPC_REPLY */
 };
 
 enum {
@@ -204,5 +206,7 @@ int ipc_send_msg(int fd, uint32_t kind, const void *body, size_t len, int pass_f
 int ipc_recv_header(int fd, uint32_t kind, uint32_t *len, int *got_fd);
 /* The same for any kind, which is returned in *kind. */
 int ipc_recv_header_any(int fd, uint32_t *kind, uint32_t *len, int *got_fd);
+/* A whole IPC_REPLY (its message NUL-terminated); 0, or -1. */
+int ipc_recv_reply(int fd, ipc_reply *rep);
 
 #endif /* WS_IPC_H */

@@ -134,6 +134,46 @@ void session_log(keeper *k)
                  k->stats.end_why[0] ? k->stats.end_why : "ended");
 }
 
+/* The session's figures for the status page (session_table.h). */
+void session_publish(keeper *k)
+{
+    k->pub.script_pid = (apr_uint32_t)k->script_pid;
+    k->pub.msgs_in = k->stats.msgs_in;
+    k->pub.bytes_in = k->stats.bytes_in;
+    k->pub.msgs_out = k->stats.msgs_out;
+    k->pub.bytes_out = k->stats.bytes_out;
+    k->pub.queued_out = sendq_pending_bytes(&k->out);
+    k->pub.queued_in = bytebuf_pending(&k->to_script);
+    ws_table_publish(k->env->table, k->cfg.slot, k->cfg.gen, &k->pub);
+}
+
+/* How the session ended, for the status page's totals: the first that
+ * applies of ended from the page, httpd stopping, the script exiting first,
+ * the client not coming back, an error (a close code that says so), else
+ * the client's close. */
+static ws_stat end_kind(const keeper *k)
+{
+    unsigned c = k->stats.close_code;
+
+    if (k->ended_by_admin) {
+        return WS_STAT_END_ADMIN;
+    }
+    if (k->stopping) {
+        return WS_STAT_END_STOP;
+    }
+    if (k->stats.script_first) {
+        return WS_STAT_END_SCRIPT;
+    }
+    if (!strncmp(k->stats.end_why, "client did not return", 21)) {
+        return WS_STAT_END_TIMEOUT;
+    }
+    if (c == WS_CLOSE_PROTOCOL || c == WS_CLOSE_UNSUPPORTED || c == WS_CLOSE_INTERNAL
+        || c == 1007 || c == 1008 || c == 1009 || c == WSV1_CLOSE_RESUME) {
+        return WS_STAT_END_ERROR;
+    }
+    return WS_STAT_END_CLIENT;
+}
+
 /* What a session leaves in the system: the rest of its script's process
  * group, and its slot. */
 static void session_leave(keeper *k)
@@ -349,6 +389,7 @@ static void run(keeper *k)
         }
 
         watch_all(k);
+        session_publish(k);
         n = epoll_wait(k->epfd, evs, W_COUNT, timers_wait_ms(&k->timers, now));
         if (n < 0) {
             if (errno != EINTR) {
@@ -487,6 +528,31 @@ static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *
         send_reply(conn_fd, IPC_ERR_EXEC, msg, 0);
         keeper_exit(k, 1);
     }
+    k->stats.started = apr_time_now();
+    snprintf(k->stats.script, sizeof(k->stats.script), "%s", argv[0]);
+    {
+        const char *host = "", *port = "", *https = "";
+
+        for (char **e = envp; *e; e++) {
+            if (!strncmp(*e, "REMOTE_ADDR=", 12)) {
+                snprintf(k->stats.client, sizeof(k->stats.client), "%s", *e + 12);
+            }
+            else if (!strncmp(*e, "SERVER_NAME=", 12)) {
+                host = *e + 12;
+            }
+            else if (!strncmp(*e, "SERVER_PORT=", 12)) {
+                port = *e + 12;
+            }
+            else if (!strncmp(*e, "HTTPS=", 6)) {
+                https = *e + 6;
+            }
+        }
+        snprintf(k->pub.target, sizeof(k->pub.target), "%s://%s:%s %s",
+                 !strcasecmp(https, "on") ? "https" : "http", host, port, argv[0]);
+        _Static_assert(sizeof(k->pub.client) == sizeof(k->stats.client), "one size");
+        memcpy(k->pub.client, k->stats.client, sizeof(k->pub.client));
+    }
+    session_publish(k);     /* the strings before the session is visible */
     if (ws_table_go_live(env->table, k->cfg.slot, k->cfg.gen, getpid()) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02044: [%s] the session's slot was taken over", k->fp);
@@ -497,13 +563,6 @@ static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, env->s,
                  "WS02045: [%s] session started: %s (pid %ld)", k->fp, argv[0],
                  (long)k->script_pid);
-    k->stats.started = apr_time_now();
-    snprintf(k->stats.script, sizeof(k->stats.script), "%s", argv[0]);
-    for (char **e = envp; *e; e++) {
-        if (!strncmp(*e, "REMOTE_ADDR=", 12)) {
-            snprintf(k->stats.client, sizeof(k->stats.client), "%s", *e + 12);
-        }
-    }
     free(argv - 1);
     free(body);
 
@@ -524,6 +583,7 @@ static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *
     }
     run(k);
     session_log(k);
+    ws_table_note(env->table, end_kind(k));
     if (k->stopping) {
         keeper_exit(k, 0);
     }

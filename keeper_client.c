@@ -241,6 +241,10 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
     k->attaches++;
     k->stats.transports |= !(a->flags & IPC_ATTACH_HTTP) ? 1u
                            : (a->flags & IPC_ATTACH_POLL) ? 4u : 2u;
+    k->pub.transport = !(a->flags & IPC_ATTACH_HTTP) ? 0u : (a->flags & IPC_ATTACH_POLL) ? 2u : 1u;
+    if (k->attaches > 1) {
+        ws_table_note(k->env->table, WS_STAT_RESUMES);
+    }
     k->peer_eof = 0;
     k->input_done = 0;
     k->transport = a->flags & IPC_ATTACH_HTTP;

@@ -337,21 +337,37 @@ static void pend_greeting(keeper *k, pending_conn *pc)
             { IPC_ATTACH, sizeof(ipc_attach), sizeof(ipc_attach) + IPC_MAX_PREREAD },
             { IPC_POST, sizeof(ipc_post),
               sizeof(ipc_post) + IPC_MAX_POST(k->cfg.buffer, k->cfg.max_message) },
+            { IPC_END, 0, 0 },
         };
 
         if (pc->passed >= 0) {
             close(pc->passed);          /* nothing travels with a HELLO */
             pc->passed = -1;
         }
-        pend_expect(k, pc, PEND_REQUEST, request_rules, 2);
+        pend_expect(k, pc, PEND_REQUEST, request_rules, 3);
     }
 }
 
-/* A whole ATTACH or POST, after an accepted HELLO. */
+/* The status page ends the session (IPC_END): as at any other end, the
+ * client gets a close (1001 and a reason that says why), the script EOF. */
+static void end_from_status(keeper *k, int fd)
+{
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, k->env->s,
+                 "WS02066: [%s] session ended from the status page", k->fp);
+    k->ended_by_admin = 1;
+    queue_close(k, WS_CLOSE_GOING_AWAY, "ended by the server's administrator");
+    begin_end(k, "ended from the status page");
+    send_reply(fd, IPC_OK, "", 0);
+}
+
+/* A whole ATTACH, POST or END, after an accepted HELLO. */
 static void pend_request(keeper *k, pending_conn *pc)
 {
     if (pc->rd.h.kind == IPC_POST && pc->passed < 0) {
         handle_post(k, pc->fd, pc->rd.body, pc->rd.h.len);
+    }
+    else if (pc->rd.h.kind == IPC_END && pc->passed < 0) {
+        end_from_status(k, pc->fd);
     }
     else if (pc->rd.h.kind == IPC_ATTACH) {
         int passed = pc->passed;

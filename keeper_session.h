@@ -175,17 +175,21 @@ typedef struct {
     int poll_expired;           /* T_POLL came: the poll may end after the R alone */
     bytebuf http_out;           /* events encoded, not yet written */
 
+    ws_slot_stats pub;          /* what the status page shows (ws_table_publish) */
+    int ended_by_admin;         /* the status page ended it (IPC_END) */
+
     /* what the session log line (WS02065) reports */
     struct {
         apr_time_t started;
         char script[256];           /* the program run */
-        char client[64];            /* REMOTE_ADDR of the request that started it */
+        char client[48];            /* REMOTE_ADDR of the request that started it */
         unsigned transports;        /* 1 WebSocket, 2 sse, 4 poll: those used */
         uint64_t msgs_in, bytes_in;     /* data messages from the client */
         uint64_t msgs_out, bytes_out;   /* ... from the script */
         unsigned close_code;        /* our close (0: none was sent) */
         char close_reason[124];
         char end_why[96];           /* why it ended (begin_end) */
+        int script_first;           /* the script had exited when it began to end */
     } stats;
 
     /* the end */
@@ -205,6 +209,7 @@ void keeper_close(keeper *k, int *fd);
 
 /* keeper.c */
 void session_log(keeper *k);
+void session_publish(keeper *k);
 
 /* keeper_state.c: the only functions that change k->sess and k->conn */
 void sess_set(keeper *k, sess_state to, const char *why);

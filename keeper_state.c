@@ -135,6 +135,7 @@ void begin_end(keeper *k, const char *why)
     }
     ws_table_mark_closing(k->env->table, k->cfg.slot, k->cfg.gen);
     snprintf(k->stats.end_why, sizeof(k->stats.end_why), "%s", why);
+    k->stats.script_first = k->reaped;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, k->env->s,
                  "WS02001: [%s] session ending: %s", k->fp, why);
     sess_set(k, k->reaped ? SESS_DONE : SESS_DRAIN, why);

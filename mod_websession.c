@@ -33,6 +33,8 @@
 #include "relay.h"
 #include "session_table.h"
 #include "spawner.h"
+#include "status.h"
+#include "mod_status.h"
 #include "ws_codec.h"
 #include "ws_handshake.h"
 #include "wsv1.h"
@@ -427,6 +429,15 @@ static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
  * client can match (WebSession-Error header). */
 static int respond(request_rec *r, int status, const char *error, const char *text)
 {
+    ws_stat what = !strcmp(error, "too-many-sessions") ? WS_STAT_REFUSED_FULL
+                   : !strcmp(error, "too-many-sessions-client") ? WS_STAT_REFUSED_CLIENT
+                   : !strcmp(error, "too-many-relays") ? WS_STAT_REFUSED_RELAYS
+                   : !strcmp(error, "session-unknown") ? WS_STAT_REFUSED_UNKNOWN
+                   : WS_STAT_REFUSED_OTHER;
+
+    if (shared) {
+        ws_table_note(shared->table, what);     /* the status page's totals */
+    }
     r->status = status;
     apr_table_setn(r->err_headers_out, "WebSession-Error", error);
     ap_set_content_type(r, "text/plain; charset=utf-8");
@@ -614,14 +625,7 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
 
 static int read_reply(int fd, ipc_reply *rep)
 {
-    uint32_t len;
-
-    if (ipc_recv_header(fd, IPC_REPLY, &len, NULL) < 0 || len != sizeof(*rep)
-        || ipc_read_full(fd, rep, sizeof(*rep), NULL) < 0) {
-        return -1;
-    }
-    rep->message[sizeof(rep->message) - 1] = '\0';
-    return 0;
+    return ipc_recv_reply(fd, rep);
 }
 
 /* 101 Switching Protocols, then the connection goes to the keeper. */
@@ -664,6 +668,8 @@ static int switch_protocols(request_rec *r, const ws_how *how, int keeper_fd, co
  * get the WebSocket and then a close frame that says what went wrong. */
 static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
 {
+    ws_table_note(shared->table, code == WSV1_CLOSE_UNKNOWN ? WS_STAT_REFUSED_UNKNOWN
+                                                            : WS_STAT_REFUSED_OTHER);
     conn_rec *c = r->connection;
     unsigned char frame[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
     size_t n = ws_close_payload(pl, code, reason);
@@ -788,6 +794,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "WS00005: [%s] new session, keeper %ld", fp, (long)rep.keeper_pid);
+    ws_table_note(shared->table, WS_STAT_STARTED);
     apr_table_setn(r->notes, "websession-id", apr_pstrdup(r->pool, fp));
     return switch_protocols(r, how, fd, apr_pstrdup(r->pool, id), fp);
 }
@@ -1135,6 +1142,16 @@ static void ws_child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+static int ws_status(request_rec *r)
+{
+    return ws_status_handler(r, shared);
+}
+
+static int ws_server_status(request_rec *r, int flags)
+{
+    return ws_status_hook(r, flags, shared);
+}
+
 static void register_hooks(apr_pool_t *p)
 {
     (void)p;
@@ -1142,6 +1159,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_child_init(ws_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ws_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ws_client_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ws_status, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, ws_server_status, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 static const command_rec ws_cmds[] = {

@@ -39,7 +39,7 @@
 #include "session_table.h"
 
 #define WS_TABLE_MAGIC    0x57535442u   /* "WSTB" */
-#define WS_TABLE_VERSION  3u
+#define WS_TABLE_VERSION  4u
 
 #define ST_BITS   3u
 #define ST_MASK   ((1u << ST_BITS) - 1u)
@@ -65,6 +65,7 @@ typedef struct {
     unsigned char secret[WS_SECRET_LEN];
     unsigned char bind[WS_BIND_LEN];
     unsigned char pubid[WS_PUBID_LEN];
+    ws_slot_stats stats;
 } ws_slot;
 
 struct ws_table {
@@ -74,6 +75,7 @@ struct ws_table {
     apr_uint32_t slot_size;
     apr_uint32_t buckets;       /* client counters after the slots, a power of two */
     volatile apr_uint32_t relays;   /* relayed connections under way */
+    volatile apr_uint64_t stat[WS_STAT_COUNT];
     ws_slot slots[];
 };
 
@@ -226,6 +228,7 @@ static void fill_reserved(ws_slot *s, apr_uint32_t gen,
                           const unsigned char *pubid, apr_uint32_t client, apr_time_t now)
 {
     s->client = client;
+    memset(&s->stats, 0, sizeof(s->stats));
     memcpy(s->secret, secret, WS_SECRET_LEN);
     memcpy(s->bind, bind, WS_BIND_LEN);
     memcpy(s->pubid, pubid, WS_PUBID_LEN);
@@ -508,6 +511,7 @@ static void wipe_and_free(const ws_table *t, ws_slot *s, apr_uint32_t gen)
     wipe(s->secret, sizeof(s->secret));
     wipe(s->bind, sizeof(s->bind));
     wipe(s->pubid, sizeof(s->pubid));
+    wipe(&s->stats, sizeof(s->stats));
     s->created = 0;
     s->attached = 0;
     s->detached = 0;
@@ -574,6 +578,82 @@ unsigned ws_table_release_pid(ws_table *t, pid_t pid)
         }
     }
     return n;
+}
+
+void ws_table_note(ws_table *t, ws_stat what)
+{
+    if (what < WS_STAT_COUNT) {
+        apr_atomic_inc64(&t->stat[what]);
+    }
+}
+
+void ws_table_set_gauge(ws_table *t, ws_stat what, apr_uint64_t value)
+{
+    if (what < WS_STAT_COUNT) {
+        apr_atomic_set64(&t->stat[what], value);
+    }
+}
+
+apr_uint64_t ws_table_counter(const ws_table *t, ws_stat what)
+{
+    return what < WS_STAT_COUNT
+           ? apr_atomic_read64((volatile apr_uint64_t *)&t->stat[what]) : 0;
+}
+
+void ws_table_publish(ws_table *t, unsigned slot, apr_uint32_t gen,
+                      const ws_slot_stats *stats)
+{
+    ws_slot *s;
+
+    if (!pair_in_range(t, slot, gen)) {
+        return;
+    }
+    s = &t->slots[slot];
+    if (word_gen(load_state(s)) == gen) {
+        s->stats = *stats;
+    }
+}
+
+apr_status_t ws_table_stats(const ws_table *t, unsigned slot, ws_slot_stats *stats)
+{
+    const ws_slot *s;
+    apr_uint32_t w;
+
+    if (t == NULL || slot >= t->capacity) {
+        return APR_EINVAL;
+    }
+    s = &t->slots[slot];
+    w = load_state(s);
+    if (word_state(w) == WS_SLOT_FREE || word_state(w) == WS_SLOT_WIPING) {
+        return APR_NOTFOUND;
+    }
+    *stats = s->stats;
+    stats->target[sizeof(stats->target) - 1] = '\0';
+    stats->client[sizeof(stats->client) - 1] = '\0';
+    return load_state(s) == w ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+apr_status_t ws_table_find_pubid(const ws_table *t, const unsigned char pubid[WS_PUBID_LEN],
+                                 unsigned *slot, apr_uint32_t *gen,
+                                 unsigned char secret[WS_SECRET_LEN])
+{
+    for (unsigned i = 0; i < t->capacity; i++) {
+        const ws_slot *s = &t->slots[i];
+        apr_uint32_t w = load_state(s), st = word_state(w);
+
+        if ((st != WS_SLOT_LIVE && st != WS_SLOT_CLOSING)
+            || memcmp(s->pubid, pubid, WS_PUBID_LEN) != 0) {
+            continue;
+        }
+        memcpy(secret, s->secret, WS_SECRET_LEN);
+        if (load_state(s) != w) {
+            continue;               /* changed while copied: not this one */
+        }
+        *slot = i;
+        *gen = word_gen(w);
+        return APR_SUCCESS;
+    }
+    return APR_NOTFOUND;
 }
 
 int ws_table_relay_take(ws_table *t, unsigned max)

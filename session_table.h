@@ -40,6 +40,40 @@ typedef enum {
 
 typedef struct ws_table ws_table;
 
+/* Server-wide counters in the table's header, since httpd started (they
+ * survive restarts with the table): for the status page. */
+typedef enum {
+    WS_STAT_STARTED = 0,        /* sessions started */
+    WS_STAT_RESUMES,            /* connections after a session's first */
+    WS_STAT_END_CLIENT,         /* ended: the client closed it */
+    WS_STAT_END_SCRIPT,         /* ended: the script exited first */
+    WS_STAT_END_TIMEOUT,        /* ended: the client did not come back */
+    WS_STAT_END_ERROR,          /* ended: a protocol error, bad script output */
+    WS_STAT_END_STOP,           /* ended: httpd stopped */
+    WS_STAT_END_ADMIN,          /* ended from the status page */
+    WS_STAT_REFUSED_FULL,       /* refused: WebSessionMaxSessions */
+    WS_STAT_REFUSED_CLIENT,     /* refused: WebSessionMaxSessionsPerClient */
+    WS_STAT_REFUSED_RELAYS,     /* refused: WebSessionMaxRelays */
+    WS_STAT_REFUSED_UNKNOWN,    /* refused: an id naming no session */
+    WS_STAT_REFUSED_OTHER,      /* refused: handshake, origin, script failure, ... */
+    WS_STAT_POOL,               /* a gauge: keepers waiting in the pool now */
+    WS_STAT_COUNT
+} ws_stat;
+
+/* What a keeper publishes about its session for the status page.  Only
+ * the session's keeper writes it; readers take it without a lock (figures
+ * may be a moment old).  The strings are written before the slot is LIVE. */
+typedef struct {
+    char target[160];           /* "scheme://host:port script" */
+    char client[48];            /* the address that started it */
+    apr_uint32_t script_pid;
+    apr_uint32_t transport;     /* of the last connection: 0 WebSocket, 1 sse, 2 poll */
+    apr_uint64_t msgs_in, bytes_in;     /* client -> script */
+    apr_uint64_t msgs_out, bytes_out;   /* script -> client */
+    apr_uint64_t queued_out;    /* bytes toward the client, unsent or unacknowledged */
+    apr_uint64_t queued_in;     /* bytes waiting for the script's stdin */
+} ws_slot_stats;
+
 typedef struct {
     unsigned slot;
     apr_uint32_t gen;
@@ -112,6 +146,25 @@ unsigned ws_table_release_pid(ws_table *t, pid_t pid);
 int ws_table_relay_take(ws_table *t, unsigned max);
 void ws_table_relay_give(ws_table *t);
 unsigned ws_table_relays(const ws_table *t);
+
+/* Counters (ws_stat): add one (note), set a gauge, read. */
+void ws_table_note(ws_table *t, ws_stat what);
+void ws_table_set_gauge(ws_table *t, ws_stat what, apr_uint64_t value);
+apr_uint64_t ws_table_counter(const ws_table *t, ws_stat what);
+
+/* The keeper publishes its session's figures on (slot, gen); ignored when
+ * the pair is stale.  ws_table_stats copies them out (APR_NOTFOUND for a
+ * free slot). */
+void ws_table_publish(ws_table *t, unsigned slot, apr_uint32_t gen,
+                      const ws_slot_stats *stats);
+apr_status_t ws_table_stats(const ws_table *t, unsigned slot, ws_slot_stats *stats);
+
+/* The secret of the LIVE or CLOSING session whose public id is pubid, so
+ * that the status page can present it to the keeper (IPC_HELLO) to end the
+ * session.  APR_SUCCESS fills slot, gen and secret; APR_NOTFOUND else. */
+apr_status_t ws_table_find_pubid(const ws_table *t, const unsigned char pubid[WS_PUBID_LEN],
+                                 unsigned *slot, apr_uint32_t *gen,
+                                 unsigned char secret[WS_SECRET_LEN]);
 
 /* Constant-time comparison, exported for the module's other checks. */
 int ws_ct_equal(const unsigned char *a, const unsigned char *b, apr_size_t n);

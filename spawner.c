@@ -457,6 +457,7 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         pf[3].fd = parent_fd;
         pf[3].events = POLLIN;
         parked = pool_watch(&pool, pf + 4);
+        ws_table_set_gauge(sh->table, WS_STAT_POOL, parked);   /* for the status page */
         for (int i = 0; i < SPAWNER_MAX_PENDING; i++) {
             if (pending[i].fd >= 0) {
                 pf[4 + parked + nw].fd = pending[i].fd;

@@ -752,6 +752,61 @@ static void test_relays(void)
     free(mem);
 }
 
+static void test_status_figures(void)
+{
+    void *mem = new_mem(4);
+    ws_table *t = ws_table_format(mem, 4);
+    creds a = make_creds(9001), b = make_creds(9002);
+    unsigned sa, sb, s;
+    apr_uint32_t ga, gb, g;
+    unsigned char secret[WS_SECRET_LEN];
+    ws_slot_stats st, got;
+
+    /* counters and a gauge */
+    CHECK(ws_table_counter(t, WS_STAT_STARTED) == 0);
+    ws_table_note(t, WS_STAT_STARTED);
+    ws_table_note(t, WS_STAT_STARTED);
+    ws_table_note(t, WS_STAT_END_ADMIN);
+    ws_table_note(t, WS_STAT_COUNT);               /* out of range: ignored */
+    CHECK(ws_table_counter(t, WS_STAT_STARTED) == 2);
+    CHECK(ws_table_counter(t, WS_STAT_END_ADMIN) == 1);
+    CHECK(ws_table_counter(t, WS_STAT_COUNT) == 0);
+    ws_table_set_gauge(t, WS_STAT_POOL, 7);
+    ws_table_set_gauge(t, WS_STAT_POOL, 3);
+    CHECK(ws_table_counter(t, WS_STAT_POOL) == 3);
+
+    /* published figures, by (slot, gen) only */
+    CHECK(reserve(t, &a, T0, &sa, &ga) == APR_SUCCESS);
+    CHECK(ws_table_go_live(t, sa, ga, 555) == APR_SUCCESS);
+    memset(&st, 0, sizeof(st));
+    strcpy(st.target, "http://h:80 /ws/count");
+    strcpy(st.client, "192.0.2.1");
+    st.msgs_in = 5;
+    st.bytes_out = 99;
+    ws_table_publish(t, sa, ga, &st);
+    CHECK(ws_table_stats(t, sa, &got) == APR_SUCCESS);
+    CHECK(!strcmp(got.target, st.target) && !strcmp(got.client, "192.0.2.1"));
+    CHECK(got.msgs_in == 5 && got.bytes_out == 99);
+    st.msgs_in = 6;
+    ws_table_publish(t, sa, ga + 1, &st);           /* stale pair: ignored */
+    CHECK(ws_table_stats(t, sa, &got) == APR_SUCCESS && got.msgs_in == 5);
+
+    /* the public id finds the secret of a live session, nothing else */
+    CHECK(ws_table_find_pubid(t, a.pubid, &s, &g, secret) == APR_SUCCESS);
+    CHECK(s == sa && g == ga && !memcmp(secret, a.secret, WS_SECRET_LEN));
+    CHECK(reserve(t, &b, T0, &sb, &gb) == APR_SUCCESS);
+    CHECK(ws_table_find_pubid(t, b.pubid, &s, &g, secret) == APR_NOTFOUND);  /* reserved */
+    ws_table_mark_closing(t, sa, ga);
+    CHECK(ws_table_find_pubid(t, a.pubid, &s, &g, secret) == APR_SUCCESS);  /* closing */
+
+    /* a freed slot keeps no figures */
+    ws_table_release(t, sa, ga);
+    CHECK(ws_table_stats(t, sa, &got) == APR_NOTFOUND);
+    CHECK(ws_table_find_pubid(t, a.pubid, &s, &g, secret) == APR_NOTFOUND);
+    CHECK(!mem_contains(mem, ws_table_size(4), (const unsigned char *)"192.0.2.1", 9));
+    free(mem);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -770,6 +825,7 @@ int main(void)
     test_probe_window();
     test_per_client();
     test_relays();
+    test_status_figures();
 
     apr_terminate();
     return UNIT_DONE("test_session_table");
