@@ -2,10 +2,16 @@
  *
  * Contract:
  *  - Every endpoint is a Linux abstract Unix stream socket named
- *    "<prefix>/spawner" or "<prefix>/k<slot>.<gen>", where prefix is fixed
- *    per server instance.  No file system path: no length limit from deep
- *    ServerRoots, nothing left behind.  Abstract sockets have no file mode,
- *    so every accepting side checks the peer's uid (ipc_peer_allowed).
+ *    "<prefix>/spawner.<mac>" or "<prefix>/k<slot>.<gen>.<mac>", where
+ *    prefix is "mod_websession/<pid of httpd's parent>" and mac is an
+ *    HMAC-SHA1 of the rest of the name under a random 128-bit key drawn at
+ *    server start (ipc_names).  Only httpd's processes hold the key (it is
+ *    inherited, never logged nor sent): every user can read the names in
+ *    use in /proc/net/unix, but none can tell the next one, so none can
+ *    bind a name before the keeper that needs it.  No file system path: no
+ *    length limit from deep ServerRoots, nothing left behind.  Abstract
+ *    sockets have no file mode, so every accepting side checks the peer's
+ *    uid (ipc_peer_allowed) as soon as it accepts, before it reads.
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
@@ -28,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "apr_errno.h"
 #include "session_table.h"
 
 #define IPC_MAGIC       0x57535331u    /* "WSS1" */
@@ -165,9 +172,21 @@ typedef struct {
     uint64_t first_seq;          /* number of the first D record */
 } ipc_post;
 
-/* Abstract socket name "<prefix>/spawner" or "<prefix>/k<slot>.<gen>". */
-void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix);
-void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+/* What the names of one server's sockets are made of. */
+#define IPC_NAME_KEY_LEN 16
+typedef struct {
+    char prefix[40];                        /* "mod_websession/<pid>" */
+    unsigned char key[IPC_NAME_KEY_LEN];    /* random; never logged nor sent */
+} ipc_names;
+
+/* A prefix for pid and a fresh key: APR_SUCCESS, or the random source's
+ * error (then no name would be safe to use). */
+apr_status_t ipc_names_init(ipc_names *n, long pid);
+
+/* Abstract socket name "<prefix>/spawner.<mac>" or
+ * "<prefix>/k<slot>.<gen>.<mac>" (ipc.c tells how mac is made). */
+void ipc_spawner_name(char out[IPC_NAME_MAX], const ipc_names *n);
+void ipc_keeper_name(char out[IPC_NAME_MAX], const ipc_names *n,
                      unsigned slot, uint32_t gen);
 
 /* Listening socket (close-on-exec); -1 with errno on failure. */
@@ -178,6 +197,12 @@ void ipc_set_timeouts(int fd, int timeout_ms);
 
 /* 1 if the peer of a connected Unix socket runs as uid or as root. */
 int ipc_peer_allowed(int fd, uid_t uid);
+/* The peer's uid and pid (-1 and -1 if the kernel does not say). */
+void ipc_peer_ids(int fd, long *uid, long *pid);
+/* 1 if a process holds the abstract name bound (EADDRINUSE), 0 if it is
+ * free (this probe bound it and let it go at once), -1 if it cannot tell. */
+int ipc_name_in_use(const char *name);
+
 /* 1 if the peer of a connected Unix socket is the process pid. */
 int ipc_peer_is(int fd, pid_t pid);
 

@@ -1129,7 +1129,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
         cwd = dir_of(r->pool, r->filename);
     }
 
-    ipc_spawner_name(name, shared->prefix);
+    ipc_spawner_name(name, &shared->names);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
     if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, sc->route, argv,
                              script_env(r, c, fp), cwd) < 0
@@ -1246,7 +1246,7 @@ static int contact_keeper(request_rec *r, const ws_how *how,
         memcpy(hello + WS_SECRET_LEN, &hd, sizeof(hd));
         hello_len += sizeof(hd);
     }
-    ipc_keeper_name(name, shared->prefix, info->slot, info->gen);
+    ipc_keeper_name(name, &shared->names, info->slot, info->gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
     answered = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, hello, hello_len, -1) == 0
                && read_reply(fd, &rep) == 0;
@@ -1473,8 +1473,14 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                          "WS00047: no random bytes for the client key");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        snprintf(sh->prefix, sizeof(sh->prefix), "mod_websession/%ld", (long)getpid());
-        ipc_spawner_name(name, sh->prefix);
+        /* The sockets' names carry a key drawn now (ipc.h): no local user
+         * can take one in advance. */
+        if (ipc_names_init(&sh->names, (long)getpid()) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "WS00033: cannot draw random bytes for the sockets' names");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ipc_spawner_name(name, &sh->names);
         sh->listen_fd = ipc_listen(name, 511);
         if (sh->listen_fd < 0 || pipe2(sh->lifeline, O_CLOEXEC) < 0) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,

@@ -307,7 +307,7 @@ static int end_session(request_rec *r, const ws_shared *sh, const char *fp)
     if (ws_table_find_pubid(sh->table, pubid, &slot, &gen, secret) != APR_SUCCESS) {
         return HTTP_NOT_FOUND;
     }
-    ipc_keeper_name(name, sh->prefix, slot, gen);
+    ipc_keeper_name(name, &sh->names, slot, gen);
     fd = ipc_connect(name, STATUS_IPC_TIMEOUT_MS);
     ok = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, secret, WS_SECRET_LEN, -1) == 0
          && ipc_recv_reply(fd, &rep) == 0 && rep.status == IPC_OK
