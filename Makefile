@@ -32,7 +32,7 @@ STD       := -std=c11 -D_GNU_SOURCE
 
 # Pure logic (no I/O): unit-tested and fuzzed on its own.
 PURE_SRCS := ws_codec.c msg_format.c session_table.c ws_handshake.c sendq.c bytebuf.c wsv1.c sse.c \
-             exit_status.c ipc_reader.c flow.c timers.c session_state.c
+             exit_status.c ipc_reader.c flow.c timers.c session_state.c refusals.c
 # Everything that makes the module.
 MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c keeper_state.c keeper_client.c keeper_v1.c \
              keeper_http.c keeper_ipc.c keeper_script.c pool.c relay.c fallback.c \

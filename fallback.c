@@ -213,6 +213,13 @@ int ws_fallback_post(request_rec *r, const ws_fallback_req *req, int keeper_fd,
                        "Messages are missing: this POST starts at %" APR_UINT64_T_FMT
                        ", the session has received %" APR_UINT64_T_FMT ".",
                        req->sequence, (apr_uint64_t)rep.count));
+    case IPC_ERR_MISMATCH:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00050: [%s] refused a POST: the session was started as a plain"
+                      " WebSocket session, which the HTTP fallback cannot use", fp);
+        return respond(r, HTTP_BAD_REQUEST, "protocol-mismatch",
+                       "This session was started as a plain WebSocket session: it cannot"
+                       " use the HTTP fallback (websession.v1 only).");
     default:
         return respond(r, HTTP_BAD_REQUEST, "protocol-error", rep.message[0]
                        ? rep.message : "websession.v1: protocol error");

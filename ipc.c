@@ -8,17 +8,71 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "apr_general.h"
+#include "apr_sha1.h"
+
 #include "ipc.h"
 
-void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix)
+/* The hex digits of the MAC in a name: 128 bits. */
+#define NAME_MAC_BYTES 16
+
+apr_status_t ipc_names_init(ipc_names *n, long pid)
 {
-    snprintf(out, IPC_NAME_MAX, "%s/spawner", prefix);
+    memset(n, 0, sizeof(*n));
+    snprintf(n->prefix, sizeof(n->prefix), "mod_websession/%ld", pid);
+    return apr_generate_random_bytes(n->key, sizeof(n->key));
 }
 
-void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+/* out = visible "." hex(HMAC-SHA1(key, visible))[0..32): RFC 2104 with
+ * SHA-1, the key zero-padded to the 64-byte block.  The visible part is
+ * what a local user may know anyway (httpd's pid, slot, generation); the
+ * MAC makes the whole name unguessable without the key, and one name seen
+ * in /proc/net/unix tells nothing about any other. */
+static void keyed_name(char out[IPC_NAME_MAX], const ipc_names *n, const char *visible)
+{
+    unsigned char pad[64], digest[APR_SHA1_DIGESTSIZE];
+    apr_sha1_ctx_t ctx;
+    size_t len;
+
+    memset(pad, 0, sizeof(pad));
+    memcpy(pad, n->key, sizeof(n->key));
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] ^= 0x36;
+    }
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, pad, sizeof(pad));
+    apr_sha1_update_binary(&ctx, (const unsigned char *)visible, (unsigned)strlen(visible));
+    apr_sha1_final(digest, &ctx);
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, pad, sizeof(pad));
+    apr_sha1_update_binary(&ctx, digest, sizeof(digest));
+    apr_sha1_final(digest, &ctx);
+    explicit_bzero(pad, sizeof(pad));   /* the key, as padded */
+
+    len = (size_t)snprintf(out, IPC_NAME_MAX, "%s.", visible);
+    for (size_t i = 0; i < NAME_MAC_BYTES && len + 2 < IPC_NAME_MAX; i++, len += 2) {
+        snprintf(out + len, 3, "%02x", digest[i]);
+    }
+}
+
+void ipc_spawner_name(char out[IPC_NAME_MAX], const ipc_names *n)
+{
+    char visible[IPC_NAME_MAX];
+
+    snprintf(visible, sizeof(visible), "%s/spawner", n->prefix);
+    keyed_name(out, n, visible);
+}
+
+void ipc_keeper_name(char out[IPC_NAME_MAX], const ipc_names *n,
                      unsigned slot, uint32_t gen)
 {
-    snprintf(out, IPC_NAME_MAX, "%s/k%u.%u", prefix, slot, (unsigned)gen);
+    char visible[IPC_NAME_MAX];
+
+    snprintf(visible, sizeof(visible), "%s/k%u.%u", n->prefix, slot, (unsigned)gen);
+    keyed_name(out, n, visible);
 }
 
 /* Abstract address: a leading NUL, then the name, not NUL-terminated. */
@@ -67,6 +121,25 @@ int ipc_listen(const char *name, int backlog)
     return fd;
 }
 
+int ipc_name_in_use(const char *name)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    int fd = new_socket(name, &sa, &len), rc;
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, len) == 0) {
+        rc = 0;
+    }
+    else {
+        rc = errno == EADDRINUSE ? 1 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
 void ipc_set_timeouts(int fd, int timeout_ms)
 {
     struct timeval tv;
@@ -107,6 +180,17 @@ int ipc_peer_allowed(int fd, uid_t uid)
     struct ucred cred;
 
     return peer_cred(fd, &cred) && (cred.uid == uid || cred.uid == 0);
+}
+
+void ipc_peer_ids(int fd, long *uid, long *pid)
+{
+    struct ucred cred;
+
+    *uid = *pid = -1;
+    if (peer_cred(fd, &cred)) {
+        *uid = (long)cred.uid;
+        *pid = (long)cred.pid;
+    }
 }
 
 int ipc_peer_is(int fd, pid_t pid)

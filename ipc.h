@@ -2,10 +2,16 @@
  *
  * Contract:
  *  - Every endpoint is a Linux abstract Unix stream socket named
- *    "<prefix>/spawner" or "<prefix>/k<slot>.<gen>", where prefix is fixed
- *    per server instance.  No file system path: no length limit from deep
- *    ServerRoots, nothing left behind.  Abstract sockets have no file mode,
- *    so every accepting side checks the peer's uid (ipc_peer_allowed).
+ *    "<prefix>/spawner.<mac>" or "<prefix>/k<slot>.<gen>.<mac>", where
+ *    prefix is "mod_websession/<pid of httpd's parent>" and mac is an
+ *    HMAC-SHA1 of the rest of the name under a random 128-bit key drawn at
+ *    server start (ipc_names).  Only httpd's processes hold the key (it is
+ *    inherited, never logged nor sent): every user can read the names in
+ *    use in /proc/net/unix, but none can tell the next one, so none can
+ *    bind a name before the keeper that needs it.  No file system path: no
+ *    length limit from deep ServerRoots, nothing left behind.  Abstract
+ *    sockets have no file mode, so every accepting side checks the peer's
+ *    uid (ipc_peer_allowed) as soon as it accepts, before it reads.
  *  - A conversation is:  worker -> spawn request (new session) or attach
  *    hello (resume);  keeper -> reply;  worker -> attach (the client socket
  *    as SCM_RIGHTS, or relay mode), followed by bytes httpd had already read.
@@ -28,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "apr_errno.h"
 #include "session_table.h"
 
 #define IPC_MAGIC       0x57535331u    /* "WSS1" */
@@ -59,9 +66,11 @@ enum {
     IPC_ERR_PROTOCOL,   /* POST: a record broke websession.v1 (message says
                          * which); the session is closing with 1002 */
     IPC_ERR_GAP,        /* POST: its first new message is not the next one */
-    IPC_ERR_STALE       /* HELLO of a down request: its resume point is below
+    IPC_ERR_STALE,      /* HELLO of a down request: its resume point is below
                          * what the client acknowledged (count); a late
                          * request, refused, the session untouched */
+    IPC_ERR_MISMATCH    /* POST: the session is a plain WebSocket session, which
+                         * the HTTP fallback cannot reach; nothing was taken */
 };
 
 /* Most client bytes an attach may carry (read by httpd before the handover). */
@@ -92,6 +101,18 @@ typedef struct {
     uint32_t len;       /* bytes that follow this header */
 } ipc_header;
 
+/* Resource limits of the script (httpd's RLimitCPU, RLimitMEM, RLimitNPROC
+ * for the request's directory, as mod_cgid applies them): ipc_spawn.rlimit
+ * index; the bit 1 << index in rlimit_set says the limit is configured. */
+enum {
+    IPC_RLIMIT_CPU = 0,         /* RLIMIT_CPU, seconds */
+    IPC_RLIMIT_MEM,             /* RLIMIT_AS, bytes */
+    IPC_RLIMIT_NPROC,           /* RLIMIT_NPROC, processes of the user */
+    IPC_RLIMIT_COUNT
+};
+
+#define IPC_ROUTE_SIZE 33   /* WS_ROUTE_MAX (ws_handshake.h) and its NUL */
+
 /* IPC_SPAWN body: this struct, then `strings_len` bytes of NUL-terminated
  * strings: cwd, nargv arguments, nenv "NAME=value" entries. */
 typedef struct {
@@ -107,8 +128,11 @@ typedef struct {
     uint32_t nargv;
     uint32_t nenv;
     uint32_t strings_len;
+    uint32_t rlimit_set;         /* 1 << IPC_RLIMIT_*: the limits configured */
+    uint64_t rlimit[IPC_RLIMIT_COUNT][2];   /* soft, hard (RLIM_INFINITY: none) */
     unsigned char pubid[WS_PUBID_LEN];
     unsigned char secret[WS_SECRET_LEN];    /* a HELLO must present it */
+    char route[IPC_ROUTE_SIZE];  /* WebSessionRoute for the id's I message, "" for none */
 } ipc_spawn;
 
 typedef struct {
@@ -148,9 +172,21 @@ typedef struct {
     uint64_t first_seq;          /* number of the first D record */
 } ipc_post;
 
-/* Abstract socket name "<prefix>/spawner" or "<prefix>/k<slot>.<gen>". */
-void ipc_spawner_name(char out[IPC_NAME_MAX], const char *prefix);
-void ipc_keeper_name(char out[IPC_NAME_MAX], const char *prefix,
+/* What the names of one server's sockets are made of. */
+#define IPC_NAME_KEY_LEN 16
+typedef struct {
+    char prefix[40];                        /* "mod_websession/<pid>" */
+    unsigned char key[IPC_NAME_KEY_LEN];    /* random; never logged nor sent */
+} ipc_names;
+
+/* A prefix for pid and a fresh key: APR_SUCCESS, or the random source's
+ * error (then no name would be safe to use). */
+apr_status_t ipc_names_init(ipc_names *n, long pid);
+
+/* Abstract socket name "<prefix>/spawner.<mac>" or
+ * "<prefix>/k<slot>.<gen>.<mac>" (ipc.c tells how mac is made). */
+void ipc_spawner_name(char out[IPC_NAME_MAX], const ipc_names *n);
+void ipc_keeper_name(char out[IPC_NAME_MAX], const ipc_names *n,
                      unsigned slot, uint32_t gen);
 
 /* Listening socket (close-on-exec); -1 with errno on failure. */
@@ -161,6 +197,12 @@ void ipc_set_timeouts(int fd, int timeout_ms);
 
 /* 1 if the peer of a connected Unix socket runs as uid or as root. */
 int ipc_peer_allowed(int fd, uid_t uid);
+/* The peer's uid and pid (-1 and -1 if the kernel does not say). */
+void ipc_peer_ids(int fd, long *uid, long *pid);
+/* 1 if a process holds the abstract name bound (EADDRINUSE), 0 if it is
+ * free (this probe bound it and let it go at once), -1 if it cannot tell. */
+int ipc_name_in_use(const char *name);
+
 /* 1 if the peer of a connected Unix socket is the process pid. */
 int ipc_peer_is(int fd, pid_t pid);
 

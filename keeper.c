@@ -187,6 +187,7 @@ static void session_leave(keeper *k)
 static __attribute__((noreturn)) void keeper_exit(keeper *k, int code)
 {
     session_leave(k);
+    peers_refused_flush(k->env->s);
     _exit(code);
 }
 
@@ -339,6 +340,9 @@ static void on_timer(keeper *k, int id, apr_time_t now)
     case T_POLL:
         client_timer(k, (keeper_timer)id, now);
         break;
+    case T_REFUSED:
+        peers_refused_due(k, now);
+        break;
     default:
         pend_expired(k, id - T_PEND);
         break;
@@ -443,7 +447,7 @@ static void run(keeper *k)
 /* Serve the session that conn_fd asks for, from fresh state.  Returns once
  * it is over and everything it held is released, if this process may serve
  * another; exits after a failure and when httpd is stopping. */
-static void serve_session(const keeper_env *env, int conn_fd)
+static void serve_session(const keeper_env *env, int conn_fd, const ipc_header *first)
 {
     keeper kk, *k = &kk;
     uint32_t len;
@@ -471,7 +475,9 @@ static void serve_session(const keeper_env *env, int conn_fd)
                      "WS02053: keeper refused a spawn request from a process of another user");
         _exit(1);
     }
-    if (ipc_recv_header(conn_fd, IPC_SPAWN, &len, NULL) < 0
+    len = first->len;
+    errno = EPROTO;             /* for a header the checks below refuse */
+    if (first->magic != IPC_MAGIC || first->kind != IPC_SPAWN
         || len < sizeof(ipc_spawn) || len > SPAWN_MAX_BODY
         || !(body = malloc(len))
         || ipc_read_full(conn_fd, body, len, NULL) < 0) {
@@ -480,6 +486,7 @@ static void serve_session(const keeper_env *env, int conn_fd)
         _exit(1);
     }
     memcpy(&k->cfg, body, sizeof(ipc_spawn));
+    k->cfg.route[sizeof(k->cfg.route) - 1] = '\0';
     ws_pubid_hex(k->cfg.pubid, k->fp);
     if (len != sizeof(ipc_spawn) + k->cfg.strings_len
         || parse_spawn(&k->cfg, body + sizeof(ipc_spawn), &cwd, &argv, &envp) < 0) {
@@ -497,14 +504,25 @@ static void serve_session(const keeper_env *env, int conn_fd)
     k->reader = msg_reader_create((int)k->cfg.mode, k->cfg.max_message);
     k->parser = ws_parser_create(k->cfg.max_message, 1);
 
-    ipc_keeper_name(name, env->prefix, k->cfg.slot, k->cfg.gen);
+    ipc_keeper_name(name, env->names, k->cfg.slot, k->cfg.gen);
     k->listen_fd = ipc_listen(name, 16);
+    if (k->listen_fd < 0 && errno == EADDRINUSE) {
+        /* Only a process that knows the name key (root, or one that can
+         * read the memory of httpd's processes) can have taken it. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
+                     "WS02080: [%s] the session's socket name (slot %u, generation %u) is"
+                     " taken by another process; the session cannot start", k->fp,
+                     (unsigned)k->cfg.slot, (unsigned)k->cfg.gen);
+        send_reply(conn_fd, IPC_ERR_INTERNAL, "the session's socket name is taken", 0);
+        keeper_exit(k, 1);
+    }
     if (k->listen_fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, env->s,
                      "WS02042: [%s] cannot listen for attaches", k->fp);
         send_reply(conn_fd, IPC_ERR_INTERNAL, "keeper cannot listen", 0);
         keeper_exit(k, 1);
     }
+    set_nonblock(k->listen_fd);         /* pend_accept takes what waits, then stops */
     if (start_script(k, argv, envp, cwd, msg, sizeof(msg)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, env->s,
                      "WS02043: [%s] %s", k->fp, msg);
@@ -562,6 +580,7 @@ static void serve_session(const keeper_env *env, int conn_fd)
         ipcr_init(&k->pend[0].rd);
         pend_expect(k, &k->pend[0], PEND_REQUEST, attach_rule, 1);
         timers_set(&k->timers, T_RESUME, apr_time_now() + k->resume_timeout);
+        peers_refused_arm(k);           /* from an earlier session, not logged yet */
     }
     run(k);
     session_log(k);
@@ -573,8 +592,9 @@ static void serve_session(const keeper_env *env, int conn_fd)
     session_free(k);
 }
 
-void keeper_main(const keeper_env *env, int conn_fd)
+void keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
 {
+    ipc_header next = *first;
     struct sigaction sa;
 
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -597,9 +617,10 @@ void keeper_main(const keeper_env *env, int conn_fd)
      * that a session leaves no large heap behind for the next. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     for (;;) {
-        serve_session(env, conn_fd);
-        conn_fd = pool_rejoin(env, sig_pipe[0]);
+        serve_session(env, conn_fd, &next);
+        conn_fd = pool_rejoin(env, sig_pipe[0], &next);
         if (conn_fd < 0) {
+            peers_refused_flush(env->s);
             _exit(0);
         }
     }

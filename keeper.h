@@ -2,7 +2,8 @@
  *
  * Contract:
  *  - keeper_main() runs in a process the spawner has just forked, holding
- *    the worker's connection that carries an IPC_SPAWN request.  It starts
+ *    the worker's connection that carries an IPC_SPAWN request, whose
+ *    header the spawner has read already (first).  It starts
  *    the script (own process group, stdin/stdout/stderr on pipes, the given
  *    argv, environment and directory), publishes the session LIVE in the
  *    table, replies, and takes the client from the worker.  It never returns.
@@ -27,6 +28,7 @@
 
 #include <sys/types.h>
 #include "httpd.h"
+#include "ipc.h"
 #include "session_table.h"
 
 /* Seconds between EOF and SIGTERM, and between SIGTERM and SIGKILL. */
@@ -36,7 +38,7 @@
 
 typedef struct {
     ws_table *table;
-    const char *prefix;         /* abstract socket name prefix */
+    const ipc_names *names;     /* the sockets' names (ipc.h) */
     int lifeline_fd;            /* EOF once httpd's parent process is gone */
     int parent_fd;              /* pidfd of httpd's parent (readable once it
                                  * exits, even if killed), or -1 */
@@ -45,7 +47,8 @@ typedef struct {
     const unsigned char *pool_token;    /* IPC_POOL_TOKEN_LEN bytes (pool.h) */
 } keeper_env;
 
-void keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
+void keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
+    __attribute__((noreturn));
 
 /* Write the error log to fd from now on (a restart reopened it): fd takes
  * the place of the old log descriptor, and of stderr if that was the log.

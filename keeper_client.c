@@ -273,9 +273,9 @@ void client_attach(keeper *k, int fd, int relay, const ipc_attach *a,
         sendq_hold(&k->out);
         k->awaiting_r = 1;
         if (!k->introduced) {
-            char id[WS_ID_LEN + 1];
+            char id[WS_ID_MAX + 1];
 
-            ws_id_encode(k->cfg.secret, id);
+            ws_id_encode(k->cfg.secret, k->cfg.route[0] ? k->cfg.route : NULL, id);
             queue_v1(k, "I%s", id);
             k->introduced = 1;
         }

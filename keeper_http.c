@@ -108,6 +108,13 @@ void handle_post(keeper *k, int fd, const unsigned char *msg, size_t len)
     int full = 0;
     unsigned close_code = 0;                /* the body's C, if any */
 
+    if (!k->v1) {
+        /* The HTTP fallback speaks websession.v1 only: a plain WebSocket
+         * session takes none of these records (a down request gets 4400,
+         * take_attach). */
+        send_reply(fd, IPC_ERR_MISMATCH, "a plain WebSocket session", 0);
+        return;
+    }
     memcpy(&hdr, msg, sizeof(hdr));
     rd = msg_reader_create(MSG_FRAMED, max_record);
     k->in_post = 1;

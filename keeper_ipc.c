@@ -116,6 +116,69 @@ fail:
 
 /* ---- connections to the keeper's socket -------------------------------- */
 
+/* Peers of other users refused, for the log's rate (refusals.h): per
+ * process, over the sessions it serves one after another. */
+static ws_refusals refused;
+static long refused_uid = -1, refused_pid = -1;     /* the latest of them */
+
+static void log_refused(server_rec *s, unsigned long n)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "WS02081: keeper refused %lu connection(s) to its session's socket from"
+                 " processes of other users since the last such line (the latest from"
+                 " uid %ld, pid %ld)", n, refused_uid, refused_pid);
+}
+
+/* A peer of another user: closed unread.  Any local user can connect (the
+ * socket's name is listed in /proc/net/unix), as often as it likes. */
+static void refuse_peer(keeper *k, int fd)
+{
+    unsigned long n;
+
+    ipc_peer_ids(fd, &refused_uid, &refused_pid);
+    close(fd);
+    if (!refusals_note(&refused, apr_time_now(), &n)) {
+        peers_refused_arm(k);
+    }
+    else if (n == 1) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
+                     "WS02016: [%s] refused an attach from a process of another user"
+                     " (uid %ld, pid %ld); more refusals are logged at most every %d s",
+                     k->fp, refused_uid, refused_pid, REFUSALS_QUIET_SECONDS);
+    }
+    else {
+        log_refused(k->env->s, n);
+    }
+}
+
+void peers_refused_arm(keeper *k)
+{
+    apr_time_t at = refusals_deadline(&refused);
+
+    if (at) {
+        timers_set(&k->timers, T_REFUSED, at);
+    }
+}
+
+void peers_refused_due(keeper *k, apr_time_t now)
+{
+    unsigned long n = refusals_due(&refused, now);
+
+    if (n) {
+        log_refused(k->env->s, n);
+    }
+    peers_refused_arm(k);
+}
+
+void peers_refused_flush(server_rec *s)
+{
+    unsigned long n = refusals_drain(&refused);
+
+    if (n) {
+        log_refused(s, n);
+    }
+}
+
 static const ipcr_rule greeting_rules[] = {
     { IPC_HELLO, WS_SECRET_LEN, WS_SECRET_LEN + sizeof(ipc_hello_down) },
     { IPC_LOGFD, 0, 0 },
@@ -154,19 +217,26 @@ void pend_expect(keeper *k, pending_conn *pc, pend_state state, const ipcr_rule 
     ipcr_expect(&pc->rd, rules, nrules);
 }
 
-/* A connection on our socket: from now on read as its bytes come. */
+/* A connection on our socket: from now on read as its bytes come.  Peers
+ * of other users are refused as they are accepted, up to KEEPER_ACCEPT_BATCH
+ * in one turn, so that a flood of them does not keep the backlog full; an
+ * allowed one ends the turn's accepting, as before. */
 void pend_accept(keeper *k)
 {
-    int fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     pending_conn *pc = NULL;
+    int fd = -1;
 
-    if (fd < 0) {
-        return;
+    for (int n = 0; n < KEEPER_ACCEPT_BATCH && fd < 0; n++) {
+        fd = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;             /* EAGAIN: nothing (more) waits */
+        }
+        if (!ipc_peer_allowed(fd, k->env->uid)) {
+            refuse_peer(k, fd);
+            fd = -1;
+        }
     }
-    if (!ipc_peer_allowed(fd, k->env->uid)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, k->env->s,
-                     "WS02016: [%s] refused an attach from a process of another user", k->fp);
-        close(fd);
+    if (fd < 0) {
         return;
     }
     /* A free slot, else the oldest connection that has not shown the

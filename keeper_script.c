@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,43 +205,163 @@ void script_finished(keeper *k)
     }
 }
 
-/* Start the script: its own process group (setpgid(0, 0): the group's id is
- * the script's pid, so signal_script reaches everything it started), in the
- * keeper's session, signals at their defaults, stdin/stdout/stderr on pipes.
- * Not its own session: each session is a scheduler autogroup of its own, and
- * with both cores busy every newly started script then ran ahead of those
- * already running (docs/ARCHITECTURE.md).  posix_spawn (vfork semantics)
- * copies no page tables, returns only once the child has its group, and
- * reports an exec failure synchronously.  Returns 0, or -1 with msg filled.
- * KEEPER_SCRIPT_SETSID is for bench/run only (make SCRIPT_SETSID=1): the old
+/* What the script's process was doing when it failed before exec. */
+enum { STAGE_EXEC = 0, STAGE_RLIMIT = 1 /* + IPC_RLIMIT_* */ };
+
+typedef struct {
+    int stage;
+    int err;
+} child_failure;
+
+static const char *const rlimit_directive[IPC_RLIMIT_COUNT] = {
+    [IPC_RLIMIT_CPU] = "RLimitCPU",
+    [IPC_RLIMIT_MEM] = "RLimitMEM",
+    [IPC_RLIMIT_NPROC] = "RLimitNPROC",
+};
+
+/* RLimitMEM is the address space, as APR's apr_procattr_limit_set makes it
+ * for mod_cgid where RLIMIT_AS exists. */
+static const int rlimit_resource[IPC_RLIMIT_COUNT] = {
+    [IPC_RLIMIT_CPU] = RLIMIT_CPU,
+    [IPC_RLIMIT_MEM] = RLIMIT_AS,
+    [IPC_RLIMIT_NPROC] = RLIMIT_NPROC,
+};
+
+/* fd becomes the descriptor to (0, 1 or 2), open across exec. */
+static int child_fd(int fd, int to)
+{
+    if (fd == to) {
+        return fcntl(fd, F_SETFD, 0);
+    }
+    return dup2(fd, to) < 0 ? -1 : 0;
+}
+
+/* The script's process between fork and exec: what posix_spawn does for the
+ * other path (a session of its own, every signal at its default and none
+ * blocked, the pipes on 0-2, the working directory), plus the resource
+ * limits, set here so that they hold from the first instruction of the
+ * script on.  Only system calls; a failure goes to status_fd. */
+static __attribute__((noreturn)) void script_child(const keeper *k, const int fds[3],
+                                                   int status_fd, char *const argv[],
+                                                   char *const envp[], const char *cwd)
+{
+    child_failure f = { STAGE_EXEC, 0 };
+    struct sigaction dfl;
+    sigset_t none;
+
+#ifdef KEEPER_SCRIPT_SETSID
+    setsid();                   /* bench/run only (make SCRIPT_SETSID=1) */
+#else
+    setpgid(0, 0);              /* a new group, led by the script (start_script) */
+#endif
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        sigaction(sig, &dfl, NULL);     /* (SIGKILL, SIGSTOP and glibc's own refuse) */
+    }
+    for (int i = 0; i < 3; i++) {
+        if (child_fd(fds[i], i) < 0) {
+            goto fail;
+        }
+    }
+    if (cwd[0] && chdir(cwd) < 0) {
+        goto fail;
+    }
+    for (int i = 0; i < IPC_RLIMIT_COUNT; i++) {
+        struct rlimit rl;
+
+        if (!(k->cfg.rlimit_set & (1u << i))) {
+            continue;
+        }
+        rl.rlim_cur = (rlim_t)k->cfg.rlimit[i][0];
+        rl.rlim_max = (rlim_t)k->cfg.rlimit[i][1];
+        if (setrlimit(rlimit_resource[i], &rl) < 0) {
+            f.stage = STAGE_RLIMIT + i;
+            goto fail;
+        }
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(argv[0], argv, envp);
+fail:
+    f.err = errno;
+    if (write(status_fd, &f, sizeof(f)) < 0) {
+        /* the keeper sees a short read: an unknown failure */
+    }
+    _exit(127);
+}
+
+/* fork and exec, for a script with resource limits (posix_spawn cannot set
+ * them, and setting them in the keeper around posix_spawn would limit the
+ * keeper too: an RLIMIT_CPU below the CPU time it has used kills it, and a
+ * lowered hard limit cannot be raised again).  A close-on-exec status pipe
+ * reports a failure before exec synchronously.  err 0 with *pid, else the
+ * failure. */
+static child_failure fork_script(const keeper *k, const int fds[3], char *const argv[],
+                                 char *const envp[], const char *cwd, pid_t *pid)
+{
+    child_failure f = { STAGE_EXEC, 0 };
+    sigset_t all, old;
+    int status[2];
+    ssize_t n;
+
+    if (pipe2(status, O_CLOEXEC) < 0) {
+        f.err = errno;
+        return f;
+    }
+    /* No handler of the keeper's may run in the child before its reset. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    *pid = fork();
+    if (*pid == 0) {
+        close(status[0]);
+        script_child(k, fds, status[1], argv, envp, cwd);
+    }
+    if (*pid < 0) {
+        f.err = errno;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(status[1]);
+    if (*pid > 0) {
+        do {
+            n = read(status[0], &f, sizeof(f));
+        } while (n < 0 && errno == EINTR);
+        if (n != 0) {
+            if (n != (ssize_t)sizeof(f) || f.err == 0) {
+                f.stage = STAGE_EXEC;
+                f.err = EIO;        /* (the child died before it could say why) */
+            }
+            while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    close(status[0]);
+    return f;
+}
+
+/* posix_spawn (vfork semantics) copies no page tables and reports an exec
+ * failure synchronously: the way for a script without resource limits.
+ * err 0 with *pid, else the failure. */
+/* KEEPER_SCRIPT_SETSID is for bench/run only (make SCRIPT_SETSID=1): the old
  * way, each script in a session of its own, to measure against. */
 #ifdef KEEPER_SCRIPT_SETSID
 #define SCRIPT_SPAWN_GROUP POSIX_SPAWN_SETSID
 #else
 #define SCRIPT_SPAWN_GROUP POSIX_SPAWN_SETPGROUP
 #endif
-int start_script(keeper *k, char *const argv[], char *const envp[],
-                 const char *cwd, char *msg, size_t msglen)
+
+static child_failure spawn_script(const int fds[3], char *const argv[], char *const envp[],
+                                  const char *cwd, pid_t *pid)
 {
-    int in[2], out[2], err[2];
+    child_failure f = { STAGE_EXEC, 0 };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
-    pid_t pid;
-    int rc;
 
-    if (pipe2(in, O_CLOEXEC) < 0) {
-        snprintf(msg, msglen, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-        snprintf(msg, msglen, "pipe: %s", strerror(errno));
-        return -1;              /* the keeper exits: its descriptors go with it */
-    }
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[2], 2);
     if (cwd[0]) {
         posix_spawn_file_actions_addchdir_np(&fa, cwd);
     }
@@ -252,14 +373,54 @@ int start_script(keeper *k, char *const argv[], char *const envp[],
     posix_spawnattr_setpgroup(&at, 0);      /* a new group, led by the script */
     posix_spawnattr_setflags(&at, SCRIPT_SPAWN_GROUP | POSIX_SPAWN_SETSIGMASK
                                   | POSIX_SPAWN_SETSIGDEF);
-    rc = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+    f.err = posix_spawn(pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    return f;
+}
+
+/* Start the script: its own process group (setpgid(0, 0): the group's id is
+ * the script's pid, so signal_script reaches everything it started), in the
+ * keeper's session, signals at their defaults, stdin/stdout/stderr on pipes,
+ * and the resource limits of its scope (RLimitCPU, RLimitMEM, RLimitNPROC),
+ * which only it gets, never the keeper.  Not its own session: each session
+ * is a scheduler autogroup of its own, and with both cores busy every newly
+ * started script then ran ahead of those already running
+ * (docs/ARCHITECTURE.md).  Returns 0, or -1 with msg filled. */
+int start_script(keeper *k, char *const argv[], char *const envp[],
+                        const char *cwd, char *msg, size_t msglen)
+{
+    int in[2], out[2], err[2], fds[3];
+    child_failure f;
+    pid_t pid = -1;
+
+    if (pipe2(in, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        snprintf(msg, msglen, "pipe: %s", strerror(errno));
+        return -1;              /* the keeper exits: its descriptors go with it */
+    }
+    fds[0] = in[0];
+    fds[1] = out[1];
+    fds[2] = err[1];
+    f = k->cfg.rlimit_set ? fork_script(k, fds, argv, envp, cwd, &pid)
+                          : spawn_script(fds, argv, envp, cwd, &pid);
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    if (rc != 0) {
-        snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(rc));
+    if (f.err != 0) {
+        if (f.stage >= STAGE_RLIMIT && f.stage < STAGE_RLIMIT + IPC_RLIMIT_COUNT) {
+            int i = f.stage - STAGE_RLIMIT;
+
+            snprintf(msg, msglen, "cannot apply %s %llu %llu to %s: %s", rlimit_directive[i],
+                     (unsigned long long)k->cfg.rlimit[i][0],
+                     (unsigned long long)k->cfg.rlimit[i][1], argv[0], strerror(f.err));
+        }
+        else {
+            snprintf(msg, msglen, "cannot execute %s: %s", argv[0], strerror(f.err));
+        }
         close(in[1]);
         close(out[0]);
         close(err[0]);

@@ -35,6 +35,7 @@
 #include "flow.h"
 #include "msg_format.h"
 #include "pool.h"
+#include "refusals.h"
 #include "sendq.h"
 #include "sse.h"
 #include "ws_codec.h"
@@ -53,6 +54,7 @@
                                  * to its earlier messages still go out this long */
 #define ATTACH_TIMEOUT_MS 3000  /* an IPC message must be whole within this */
 #define KEEPER_MAX_PENDING 8    /* IPC connections read at once; a ninth drops the oldest */
+#define KEEPER_ACCEPT_BATCH 64  /* connections accepted in one turn, at most */
 #define POLL_WAIT_SECONDS 25    /* a long poll with nothing to say ends then */
 #define HTTP_OUT_HIGH   65536   /* encode no more events while this much waits */
 #define LINES_BINARY    "binary messages need WebSessionMessages framed"
@@ -85,6 +87,7 @@ typedef enum {
     T_SILENT,       /* a client that has sent nothing since is taken as dead */
     T_ACK,          /* websession.v1: acknowledge what the client sent */
     T_POLL,         /* a long poll with nothing to say is answered */
+    T_REFUSED,      /* refused peers not logged yet are due in the log (refusals.h) */
     T_PEND,         /* T_PEND + i: connection pend[i]'s message must be whole */
     T_COUNT = T_PEND + KEEPER_MAX_PENDING
 } keeper_timer;
@@ -254,6 +257,12 @@ void pend_expect(keeper *k, pending_conn *pc, pend_state state, const ipcr_rule 
 void pend_accept(keeper *k);
 void pend_read(keeper *k, pending_conn *pc);
 void pend_expired(keeper *k, int i);
+/* Refused peers of other users (per process, logged at a bounded rate):
+ * arm T_REFUSED for those not logged yet; log them when it falls due; log
+ * them whatever the time, before the process exits. */
+void peers_refused_arm(keeper *k);
+void peers_refused_due(keeper *k, apr_time_t now);
+void peers_refused_flush(server_rec *s);
 
 /* keeper_script.c */
 void signal_script(keeper *k, int sig);

@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -56,6 +58,8 @@ module AP_MODULE_DECLARE_DATA websession_module;
 
 typedef struct {
     int on;
+    const char *on_scope;           /* the directory WebSession On was set for (a
+                                     * <Directory> or .htaccess), else NULL */
     const char *command;            /* WebSessionCommand, as written */
     char **command_argv;
     const char *command_scope;      /* URL path of the <Location> it was set in */
@@ -96,6 +100,11 @@ typedef struct {
     int max_relays;                 /* WS_RELAYS_AUTO: half the MPM's worker threads */
     unsigned int max_sessions_set:1;
     unsigned int max_relays_set:1;
+    const char *route;              /* WebSessionRoute: NULL for none */
+    const char *cookie;             /* WebSessionRouteCookie name: NULL for none */
+    int cookie_secure;              /* ... "Secure" on every connection, not only TLS */
+    unsigned int route_set:1;
+    unsigned int cookie_set:1;
 } ws_srv_conf;
 
 static ws_shared *shared;           /* set in post_config, inherited by children */
@@ -124,6 +133,7 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     ws_dir_conf *c = apr_pcalloc(p, sizeof(*c));
 
     c->on = add->on_set ? add->on : base->on;
+    c->on_scope = add->on_set ? add->on_scope : base->on_scope;
     c->on_set = add->on_set || base->on_set;
     if (add->command_set) {
         c->command = add->command;
@@ -183,15 +193,51 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->max_sessions_set = add->max_sessions_set || base->max_sessions_set;
     c->max_relays = add->max_relays_set ? add->max_relays : base->max_relays;
     c->max_relays_set = add->max_relays_set || base->max_relays_set;
+    c->route = add->route_set ? add->route : base->route;
+    c->route_set = add->route_set || base->route_set;
+    if (add->cookie_set) {
+        c->cookie = add->cookie;
+        c->cookie_secure = add->cookie_secure;
+    }
+    else {
+        c->cookie = base->cookie;
+        c->cookie_secure = base->cookie_secure;
+    }
+    c->cookie_set = add->cookie_set || base->cookie_set;
     return c;
+}
+
+/* The file system directory a directive applies to: a <Directory> section's
+ * path or an .htaccess file's directory, without the trailing slash; NULL
+ * in the server, a virtual host, <Location>, <Files>, or a pattern (those
+ * are checked as paths by script_scope and fall back to the document root
+ * if they are not one; so does <If>, whose path is "*If").  <IfModule>,
+ * <IfDefine> and the like are no parents: httpd reads their contents into
+ * the section around them. */
+static const char *directory_of(cmd_parms *cmd)
+{
+    const ap_directive_t *parent = cmd->directive ? cmd->directive->parent : NULL;
+    char *d;
+    apr_size_t n;
+
+    if (!cmd->path || cmd->path[0] != '/'
+        || (parent && strcasecmp(parent->directive, "<Directory"))) {
+        return NULL;
+    }
+    d = apr_pstrdup(cmd->pool, cmd->path);
+    n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') {
+        d[--n] = '\0';
+    }
+    return d;
 }
 
 static const char *set_on(cmd_parms *cmd, void *cfg, int flag)
 {
     ws_dir_conf *c = cfg;
 
-    (void)cmd;
     c->on = flag;
+    c->on_scope = directory_of(cmd);
     c->on_set = 1;
     return NULL;
 }
@@ -365,7 +411,7 @@ static const char *set_max_relays(cmd_parms *cmd, void *cfg, const char *arg)
     if (!strcasecmp(arg, "auto")) {
         c->max_relays = WS_RELAYS_AUTO;
     }
-    else if ((err = parse_number(cmd, arg, 0, 1000000, &v)) != NULL) {
+    else if ((err = parse_number(cmd, arg, 0, WS_RELAY_MAX, &v)) != NULL) {
         return apr_pstrcat(cmd->pool, err, " or 'auto'", NULL);
     }
     else {
@@ -391,7 +437,69 @@ static unsigned resolve_max_relays(const ws_srv_conf *sc)
     if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
         threads = 1;
     }
+    if (daemons * threads / 2 > WS_RELAY_MAX) {
+        return WS_RELAY_MAX;
+    }
     return daemons * threads / 2 > 0 ? (unsigned)(daemons * threads / 2) : 1;
+}
+
+static const char *set_route(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+
+    (void)cfg;
+    if (!strcasecmp(arg, "none")) {
+        c->route = NULL;
+    }
+    else if (!ws_route_valid(arg)) {
+        return apr_psprintf(cmd->pool, "WebSessionRoute: '%s' is not a route; use 1 to %d"
+                            " letters, digits, '_' or '-' (the BalancerMember's route=)",
+                            arg, WS_ROUTE_MAX);
+    }
+    else {
+        c->route = arg;
+    }
+    c->route_set = 1;
+    return NULL;
+}
+
+/* A cookie name: an RFC 6265 token, kept to the characters every balancer
+ * and browser takes in a name. */
+static int cookie_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n >= 1 && n <= 64
+           && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                           "0123456789_-.") == n;
+}
+
+static const char *set_route_cookie(cmd_parms *cmd, void *cfg, const char *name,
+                                    const char *flag)
+{
+    ws_srv_conf *c = ap_get_module_config(cmd->server->module_config, &websession_module);
+
+    (void)cfg;
+    if (!strcasecmp(name, "off")) {
+        if (flag) {
+            return "WebSessionRouteCookie off takes no second argument";
+        }
+        c->cookie = NULL;
+    }
+    else if (!cookie_name_ok(name)) {
+        return apr_psprintf(cmd->pool, "WebSessionRouteCookie: '%s' is not a cookie name;"
+                            " use 1 to 64 letters, digits, '_', '-' or '.' (or 'off')", name);
+    }
+    else if (flag && strcasecmp(flag, "Secure")) {
+        return apr_psprintf(cmd->pool, "WebSessionRouteCookie: the second argument may only"
+                            " be 'Secure', not '%s'", flag);
+    }
+    else {
+        c->cookie = name;
+    }
+    c->cookie_secure = flag != NULL;
+    c->cookie_set = 1;
+    return NULL;
 }
 
 static const char *set_origin(cmd_parms *cmd, void *cfg, const char *arg)
@@ -476,6 +584,10 @@ static int is_persistent(request_rec *r, const ws_dir_conf *c)
     return access(r->filename, X_OK) == 0;
 }
 
+/* What a session is bound to: the virtual host, the script, and the
+ * authenticated user who opened it (r->user; none is an identity too).
+ * The table compares it with the secret in constant time, so a resume by
+ * another user is answered exactly as an unknown id. */
 static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_BIND_LEN])
 {
     apr_sha1_ctx_t ctx;
@@ -490,6 +602,11 @@ static void binding(request_rec *r, const ws_dir_conf *c, unsigned char out[WS_B
     apr_sha1_init(&ctx);
     apr_sha1_update(&ctx, vhost, (unsigned)strlen(vhost) + 1);
     apr_sha1_update(&ctx, script, (unsigned)strlen(script));
+    if (r->user) {
+        /* No script name contains a NUL: "script\0user" is no script's. */
+        apr_sha1_update(&ctx, "", 1);
+        apr_sha1_update(&ctx, r->user, (unsigned)strlen(r->user));
+    }
     apr_sha1_final(out, &ctx);
 }
 
@@ -576,10 +693,198 @@ static char *dir_of(apr_pool_t *p, const char *path)
     return slash && slash != path ? apr_pstrndup(p, path, slash - path) : apr_pstrdup(p, "/");
 }
 
+/* ---- the script's safety (docs/DIRECTIVES.md, "Script safety") --------- */
+
+/* Is path root itself or below it?  Both absolute, root without a trailing
+ * slash (but "/"). */
+static int path_within(const char *path, const char *root)
+{
+    apr_size_t n = strlen(root);
+
+    if (!strcmp(root, "/")) {
+        return path[0] == '/';
+    }
+    return !strncmp(path, root, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* realpath() into the pool; NULL with errno. */
+static char *resolved(apr_pool_t *p, const char *path)
+{
+    char *r = realpath(path, NULL), *copy;
+
+    if (!r) {
+        return NULL;
+    }
+    copy = apr_pstrdup(p, r);
+    free(r);
+    return copy;
+}
+
+/* What unsafe_node checks: the program, a directory from the program's up
+ * to the scope, or a directory above the scope. */
+enum { NODE_PROGRAM, NODE_DIR, NODE_ABOVE };
+
+/* Why path may not be trusted: it is missing or of the wrong type; or,
+ * the program or a directory up to the scope, writable by its group or by
+ * others; or, above the scope, writable by others without the sticky bit
+ * (anyone could rename the whole scope away and put their own in its
+ * place).  NULL when it is none of these.  stat() follows symlinks: the
+ * mode is that of what the name leads to. */
+static const char *unsafe_node(apr_pool_t *p, const char *path, int kind)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        apr_status_t e = errno;
+
+        return apr_psprintf(p, "%s cannot be checked: %pm", path, &e);
+    }
+    if (kind == NODE_PROGRAM ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)) {
+        return apr_psprintf(p, "%s is not a %s", path,
+                            kind == NODE_PROGRAM ? "regular file" : "directory");
+    }
+    if (kind == NODE_ABOVE) {
+        if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+            return apr_psprintf(p, "directory %s, above the scope, is writable by others"
+                                " without the sticky bit (mode %04o)",
+                                path, (unsigned)(st.st_mode & 07777));
+        }
+        return NULL;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        return apr_psprintf(p, "%s %s is writable by %s (mode %04o)",
+                            kind == NODE_PROGRAM ? "the program" : "directory", path,
+                            (st.st_mode & S_IWOTH) ? "others" : "its group",
+                            (unsigned)(st.st_mode & 07777));
+    }
+    return NULL;
+}
+
+/* The directories from dir up to "/": up to root (both included) as
+ * NODE_DIR when dir is root or below it, else dir alone; the rest as
+ * NODE_ABOVE. */
+static const char *unsafe_dirs(apr_pool_t *p, const char *dir, const char *root)
+{
+    const char *d = dir;
+    int kind = NODE_DIR, walk = root && path_within(dir, root);
+
+    for (;;) {
+        const char *why = unsafe_node(p, d, kind);
+
+        if (why || !strcmp(d, "/")) {
+            return why;
+        }
+        if (kind == NODE_DIR && (!walk || !strcmp(d, root))) {
+            kind = NODE_ABOVE;
+        }
+        d = dir_of(p, d);
+    }
+}
+
+/* The directory up to which the directories above a script file are
+ * checked: where WebSession On was set (a <Directory>, an .htaccess), else
+ * the document root the request was mapped from (DocumentRoot, or an
+ * Alias's target), whichever holds the script; else its own directory. */
+static const char *script_scope(request_rec *r, const ws_dir_conf *c, const char *program)
+{
+    const char *docroot = ap_context_document_root(r);
+    char *d;
+    apr_size_t n;
+
+    if (c->on_scope && !strpbrk(c->on_scope, "*?[") && path_within(program, c->on_scope)) {
+        return c->on_scope;
+    }
+    if (docroot && docroot[0] == '/') {
+        d = apr_pstrdup(r->pool, docroot);
+        n = strlen(d);
+        while (n > 1 && d[n - 1] == '/') {
+            d[--n] = '\0';
+        }
+        if (path_within(program, d)) {
+            return d;
+        }
+    }
+    return dir_of(r->pool, program);
+}
+
+/* A program that someone other than its owner could change (or replace, or
+ * put beside it) must not run for every visitor, as suexec refuses it for
+ * CGI: NULL when program is safe to run, else why not.  Refused when any
+ * of these cannot be checked, or (unsafe_node):
+ *  - the file execve() runs, program with every symlink resolved, is not a
+ *    regular file or is writable by its group or others;
+ *  - a directory from program's own up to the scope (script_scope; for
+ *    WebSessionCommand the program's directory alone) is writable by its
+ *    group or others, along the path as configured or requested (a symlink
+ *    there is in a directory that is checked) and along the resolved path,
+ *    up to the resolved scope (a target outside the scope: its own
+ *    directory);
+ *  - a directory above those, up to "/", is writable by others without
+ *    the sticky bit.
+ * A program that does not exist (a WebSessionCommand) is left to fail at
+ * its start, once the directories from the nearest that exists are safe. */
+static const char *script_unsafe(request_rec *r, const ws_dir_conf *c, const char *program)
+{
+    apr_pool_t *p = r->pool;
+    const char *root = c->command ? dir_of(p, program) : script_scope(r, c, program);
+    const char *real = resolved(p, program), *real_root, *why;
+
+    if (!real) {
+        apr_status_t e = errno;
+        const char *d = program;
+        struct stat st;
+
+        if (e != ENOENT && e != ENOTDIR) {
+            return apr_psprintf(p, "%s cannot be resolved: %pm", program, &e);
+        }
+        /* A missing program (a WebSessionCommand) fails to start, unless
+         * the directory where it would be could be written by others: they
+         * could put it there between this check and the exec. */
+        do {
+            d = dir_of(p, d);
+        } while (strcmp(d, "/") && stat(d, &st) < 0 && (errno == ENOENT || errno == ENOTDIR));
+        why = unsafe_dirs(p, d, root);
+        if (!why && (real = resolved(p, d)) != NULL) {
+            why = unsafe_dirs(p, real, resolved(p, root));
+        }
+        return why;
+    }
+    why = unsafe_node(p, real, NODE_PROGRAM);
+    if (!why) {
+        why = unsafe_dirs(p, dir_of(p, program), root);
+    }
+    if (!why) {
+        real_root = resolved(p, root);
+        why = unsafe_dirs(p, dir_of(p, real), real_root);
+    }
+    return why;
+}
+
+/* RLimitCPU, RLimitMEM, RLimitNPROC of the request's directory (core's
+ * per-dir configuration, NULL when not set), for the keeper to apply to the
+ * script as mod_cgid does to a CGI script. */
+static void spawn_rlimits(request_rec *r, ipc_spawn *sp)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const struct rlimit *limit[IPC_RLIMIT_COUNT] = {
+        [IPC_RLIMIT_CPU] = core->limit_cpu,
+        [IPC_RLIMIT_MEM] = core->limit_mem,
+        [IPC_RLIMIT_NPROC] = core->limit_nproc,
+    };
+
+    for (int i = 0; i < IPC_RLIMIT_COUNT; i++) {
+        if (limit[i]) {
+            sp->rlimit_set |= 1u << i;
+            sp->rlimit[i][0] = (uint64_t)limit[i]->rlim_cur;
+            sp->rlimit[i][1] = (uint64_t)limit[i]->rlim_max;
+        }
+    }
+}
+
 /* Build and send IPC_SPAWN on fd. */
 static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsigned slot,
                       apr_uint32_t gen, const unsigned char pubid[WS_PUBID_LEN],
-                      const unsigned char secret[WS_SECRET_LEN],
+                      const unsigned char secret[WS_SECRET_LEN], const char *route,
                       char **argv, char **envp, const char *cwd)
 {
     ipc_spawn sp;
@@ -607,8 +912,12 @@ static int send_spawn(request_rec *r, const ws_dir_conf *c, int v1, int fd, unsi
     sp.ping_ms = (uint32_t)apr_time_as_msec(c->ping);
     sp.protocol = v1 ? IPC_PROTOCOL_V1 : IPC_PROTOCOL_PLAIN;
     sp.strings_len = (uint32_t)len;
+    spawn_rlimits(r, &sp);
     memcpy(sp.pubid, pubid, WS_PUBID_LEN);
     memcpy(sp.secret, secret, WS_SECRET_LEN);
+    if (route) {
+        apr_cpystrn(sp.route, route, sizeof(sp.route));
+    }
 
     body = apr_palloc(r->pool, sizeof(sp) + len);
     memcpy(body, &sp, sizeof(sp));
@@ -628,6 +937,24 @@ static int read_reply(int fd, ipc_reply *rep)
     return ipc_recv_reply(fd, rep);
 }
 
+/* WebSessionRouteCookie: "NAME=.<route>" on the answer that starts a
+ * session, so that a balancer that reads its sticky route from a cookie
+ * (after the first '.') brings the browser back here.  Only the route: the
+ * secret never goes into a cookie, which balancers read and log. */
+static void add_route_cookie(request_rec *r)
+{
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
+
+    if (!sc->cookie || !sc->route) {
+        return;
+    }
+    apr_table_addn(r->headers_out, "Set-Cookie",
+                   apr_pstrcat(r->pool, sc->cookie, "=.", sc->route,
+                               "; Path=/; HttpOnly; SameSite=Lax",
+                               sc->cookie_secure || ap_ssl_conn_is_ssl(r->connection)
+                                   ? "; Secure" : "", NULL));
+}
+
 /* 101 Switching Protocols, then the connection goes to the keeper. */
 static void send_101(request_rec *r, int v1, const char *id)
 {
@@ -645,6 +972,7 @@ static void send_101(request_rec *r, int v1, const char *id)
     }
     if (id) {
         apr_table_setn(r->headers_out, "Session-ID", id);
+        add_route_cookie(r);
     }
     ap_send_interim_response(r, 1);
 }
@@ -655,6 +983,9 @@ static int switch_protocols(request_rec *r, const ws_how *how, int keeper_fd, co
                             const char *fp)
 {
     if (how->http) {
+        if (id) {
+            add_route_cookie(r);
+        }
         ws_fallback_start(r, id);
     }
     else {
@@ -687,10 +1018,24 @@ static int refuse_in_band(request_rec *r, unsigned code, const char *reason)
     return OK;
 }
 
+typedef struct {
+    unsigned token;
+    apr_uint32_t pid;
+} relay_place;
+
 static apr_status_t relay_done(void *data)
 {
-    ws_table_relay_give(data);
+    relay_place *rp = data;
+
+    ws_table_relay_give(shared->table, rp->token, rp->pid);
     return APR_SUCCESS;
+}
+
+/* Does the process that holds a relay place still run?  (A worker child
+ * killed or crashed in the middle of a relay never gave its places back.) */
+static int process_alive(apr_uint32_t pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }
 
 /* A connection that will be relayed holds a worker thread while it lasts:
@@ -698,10 +1043,15 @@ static apr_status_t relay_done(void *data)
  * (503 too-many-relays).  DECLINED when the request may go on. */
 static int take_relay(request_rec *r)
 {
+    relay_place *rp;
+
     if (!ws_relay_needed(r->connection)) {
         return DECLINED;
     }
-    if (!ws_table_relay_take(shared->table, shared->max_relays)) {
+    rp = apr_palloc(r->pool, sizeof(*rp));
+    rp->pid = (apr_uint32_t)getpid();
+    rp->token = ws_table_relay_take(shared->table, shared->max_relays, rp->pid, process_alive);
+    if (!rp->token) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00048: WebSessionMaxRelays (%u) connections are relayed (TLS,"
                       " HTTP/2); refusing another session connection", shared->max_relays);
@@ -710,22 +1060,32 @@ static int take_relay(request_rec *r)
                        "The server relays as many encrypted session connections as it may"
                        " (WebSessionMaxRelays). Try again later.");
     }
-    apr_pool_cleanup_register(r->pool, shared->table, relay_done, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(r->pool, rp, relay_done, apr_pool_cleanup_null);
     return DECLINED;
 }
 
 static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
 {
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
     unsigned char secret[WS_SECRET_LEN], pubid[WS_PUBID_LEN], bind[WS_BIND_LEN];
-    char id[WS_ID_LEN + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
+    char id[WS_ID_MAX + 1], fp[2 * WS_PUBID_LEN + 1], name[IPC_NAME_MAX];
     unsigned slot, limit = per_client_limit(c);
     apr_uint32_t gen;
     apr_status_t rv = APR_ENOSPC;
     ipc_reply rep;
     char **argv;
     const char *cwd;
+    const char *program = c->command ? c->command_argv[0] : r->filename;
+    const char *unsafe = script_unsafe(r, c, program);
     int fd, tries;
 
+    if (unsafe) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "WS00006: script %s not run: %s", program, unsafe);
+        return respond(r, HTTP_INTERNAL_SERVER_ERROR, "script-unsafe",
+                       "The script is not run: it, or a directory above it, could be"
+                       " changed by others; see the server's error log.");
+    }
     binding(r, c, bind);
     /* A secret may live only near its home slot (session_table.h): one
      * whose slots are all taken is drawn again. */
@@ -739,7 +1099,7 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
         rv = ws_table_reserve(shared->table, secret, bind, pubid, client_key(r), limit,
                               apr_time_now(), WS_STALE_RESERVATION, &slot, &gen);
     }
-    ws_id_encode(secret, id);
+    ws_id_encode(secret, sc->route, id);
     ws_pubid_hex(pubid, fp);
     if (rv == APR_EBUSY) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -769,9 +1129,9 @@ static int new_session(request_rec *r, const ws_dir_conf *c, const ws_how *how)
         cwd = dir_of(r->pool, r->filename);
     }
 
-    ipc_spawner_name(name, shared->prefix);
+    ipc_spawner_name(name, &shared->names);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
-    if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, argv,
+    if (fd < 0 || send_spawn(r, c, how->v1, fd, slot, gen, pubid, secret, sc->route, argv,
                              script_env(r, c, fp), cwd) < 0
         || read_reply(fd, &rep) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
@@ -826,9 +1186,11 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
                         const char *id, unsigned char secret[WS_SECRET_LEN],
                         ws_slot_info *info, int *rc)
 {
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
     unsigned char bind[WS_BIND_LEN];
+    const char *route;
 
-    if (!ws_id_decode(id, secret)) {
+    if (!ws_id_decode(id, secret, &route)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "WS00010: malformed Session-ID header (%lu characters)",
                       (unsigned long)strlen(id));
@@ -838,6 +1200,16 @@ static int find_session(request_rec *r, const ws_dir_conf *c, const ws_how *how,
         }
         *rc = respond(r, HTTP_BAD_REQUEST, "session-id-malformed",
                       "The Session-ID header is malformed.");
+        return 0;
+    }
+    if (route && (!sc->route || strcmp(route, sc->route) != 0)) {
+        /* Another node's session (a failover, a misrouted request): it is
+         * not here, so the answer is the unknown session's, at once. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "WS00070: Session-ID is for route %s, this server's is %s:"
+                      " answered as an unknown session", route,
+                      sc->route ? sc->route : "none");
+        *rc = session_unknown(r, how);
         return 0;
     }
     binding(r, c, bind);
@@ -874,7 +1246,7 @@ static int contact_keeper(request_rec *r, const ws_how *how,
         memcpy(hello + WS_SECRET_LEN, &hd, sizeof(hd));
         hello_len += sizeof(hd);
     }
-    ipc_keeper_name(name, shared->prefix, info->slot, info->gen);
+    ipc_keeper_name(name, &shared->names, info->slot, info->gen);
     fd = ipc_connect(name, WS_SPAWN_TIMEOUT_MS);
     answered = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, hello, hello_len, -1) == 0
                && read_reply(fd, &rep) == 0;
@@ -1071,6 +1443,7 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
+    server_rec *vs;
     ws_srv_conf *sc = ap_get_module_config(s->module_config, &websession_module);
     ws_shared *sh = NULL;
     apr_status_t rv;
@@ -1100,8 +1473,14 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                          "WS00047: no random bytes for the client key");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        snprintf(sh->prefix, sizeof(sh->prefix), "mod_websession/%ld", (long)getpid());
-        ipc_spawner_name(name, sh->prefix);
+        /* The sockets' names carry a key drawn now (ipc.h): no local user
+         * can take one in advance. */
+        if (ipc_names_init(&sh->names, (long)getpid()) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "WS00033: cannot draw random bytes for the sockets' names");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ipc_spawner_name(name, &sh->names);
         sh->listen_fd = ipc_listen(name, 511);
         if (sh->listen_fd < 0 || pipe2(sh->lifeline, O_CLOEXEC) < 0) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
@@ -1117,6 +1496,15 @@ static int ws_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                      sc->max_sessions, sh->capacity);
     }
     sh->max_relays = resolve_max_relays(sc);
+    for (vs = s; vs; vs = vs->next) {
+        ws_srv_conf *vc = ap_get_module_config(vs->module_config, &websession_module);
+
+        if (vc->cookie && !vc->route) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                         "WS00071: WebSessionRouteCookie %s without WebSessionRoute:"
+                         " no cookie is set", vc->cookie);
+        }
+    }
     shared = sh;
     rv = spawner_start(sh, s, pconf);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -1138,7 +1526,9 @@ static void ws_child_init(apr_pool_t *p, server_rec *s)
 
 static int ws_status(request_rec *r)
 {
-    return ws_status_handler(r, shared);
+    ws_srv_conf *sc = ap_get_module_config(r->server->module_config, &websession_module);
+
+    return ws_status_handler(r, shared, sc->route);
 }
 
 static int ws_server_status(request_rec *r, int flags)
@@ -1188,6 +1578,14 @@ static const command_rec ws_cmds[] = {
     AP_INIT_TAKE1("WebSessionMaxRelays", set_max_relays, NULL, RSRC_CONF,
                   "Most session connections relayed at once (TLS, HTTP/2: each holds a"
                   " worker thread); 'auto' (default) is half of MaxRequestWorkers"),
+    AP_INIT_TAKE1("WebSessionRoute", set_route, NULL, RSRC_CONF,
+                  "This server's route, as in its BalancerMember route=: added to the"
+                  " session ids it issues as <secret>.<route> (1-32 of A-Z a-z 0-9 _ -;"
+                  " 'none' for ids without one)"),
+    AP_INIT_TAKE12("WebSessionRouteCookie", set_route_cookie, NULL, RSRC_CONF,
+                   "Cookie NAME=.<route> set when a session starts, for balancers that"
+                   " read the route from a cookie: a name, optionally 'Secure'"
+                   " (always; otherwise on TLS only), or 'off'"),
     AP_INIT_ITERATE("WebSessionOrigin", set_origin, NULL, OR_OPTIONS | ACCESS_CONF,
                     "Origins allowed to open sessions: 'same', 'any' or"
                     " scheme://host[:port] ..."),

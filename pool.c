@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,31 +55,18 @@ static void drop(ws_pool *p, unsigned i)
     memmove(p->since + i, p->since + i + 1, (p->n - i) * sizeof(p->since[0]));
 }
 
-/* 1 if conn carries a complete offer from one of our keepers.  A keeper
- * writes it at once, in one piece: the spawner does not wait for the rest
- * of one that is not complete. */
-static int valid_offer(const ws_pool *p, int conn, uid_t uid, ipc_idle *idle)
+/* 1 if the offer comes from one of our keepers. */
+static int valid_offer(const ws_pool *p, const ipc_idle *idle)
 {
-    unsigned char msg[sizeof(ipc_header) + sizeof(ipc_idle)];
-    ipc_header h;
-
-    if (!ipc_peer_allowed(conn, uid)
-        || recv(conn, msg, sizeof(msg), MSG_DONTWAIT) != (ssize_t)sizeof(msg)) {
-        return 0;
-    }
-    memcpy(&h, msg, sizeof(h));
-    memcpy(idle, msg + sizeof(h), sizeof(*idle));
-    return h.magic == IPC_MAGIC && h.kind == IPC_IDLE && h.len == sizeof(*idle)
-           && ws_ct_equal(idle->token, p->token, sizeof(p->token));
+    return ws_ct_equal(idle->token, p->token, sizeof(p->token));
 }
 
-void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
+void pool_park(ws_pool *p, int conn, const ipc_idle *idle, server_rec *s)
 {
-    ipc_idle idle;
     uint64_t dev, ino;
     int logfd;
 
-    if (!valid_offer(p, conn, uid, &idle)) {
+    if (!valid_offer(p, idle)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "WS04001: spawner refused an offer to serve sessions that did not"
                      " come from one of its keepers");
@@ -93,7 +79,7 @@ void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
     }
     ipc_set_timeouts(conn, POOL_IO_TIMEOUT_MS);
     logfd = log_identity(s, &dev, &ino);
-    if (logfd >= 0 && (dev != idle.log_dev || ino != idle.log_ino)
+    if (logfd >= 0 && (dev != idle->log_dev || ino != idle->log_ino)
         && ipc_send_msg(conn, IPC_LOGFD, NULL, 0, logfd) < 0) {
         close(conn);
         return;
@@ -103,11 +89,11 @@ void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s)
     p->n++;
 }
 
-int pool_hand(ws_pool *p, int conn)
+int pool_hand(ws_pool *p, int conn, const ipc_header *first)
 {
     while (p->n) {
         unsigned last = p->n - 1;
-        int taken = ipc_send_msg(p->fd[last], IPC_TAKE, NULL, 0, conn) == 0;
+        int taken = ipc_send_msg(p->fd[last], IPC_TAKE, first, sizeof(*first), conn) == 0;
 
         drop(p, last);          /* it has a session now, or it is gone */
         if (taken) {
@@ -185,7 +171,7 @@ static int got_sigterm(int sig_fd)
     return term;
 }
 
-int pool_rejoin(const keeper_env *env, int sig_fd)
+int pool_rejoin(const keeper_env *env, int sig_fd, ipc_header *first)
 {
     char name[IPC_NAME_MAX];
     ipc_idle idle;
@@ -197,7 +183,7 @@ int pool_rejoin(const keeper_env *env, int sig_fd)
     memset(&idle, 0, sizeof(idle));
     memcpy(idle.token, env->pool_token, sizeof(idle.token));
     log_identity(env->s, &idle.log_dev, &idle.log_ino);
-    ipc_spawner_name(name, env->prefix);
+    ipc_spawner_name(name, env->names);
     fd = ipc_connect(name, POOL_IO_TIMEOUT_MS);
     if (fd < 0) {
         return -1;
@@ -231,7 +217,9 @@ int pool_rejoin(const keeper_env *env, int sig_fd)
         if (!pf[0].revents) {
             continue;
         }
-        if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0 || len != 0 || passed < 0) {
+        if (ipc_recv_header_any(fd, &kind, &len, &passed) < 0 || passed < 0
+            || len != (kind == IPC_TAKE ? sizeof(*first) : 0)
+            || (len && ipc_read_full(fd, first, len, NULL) < 0)) {
             if (passed >= 0) {
                 close(passed);
             }

@@ -13,7 +13,8 @@
  *    of httpd's user can pose as a keeper and receive workers' requests.
  *  - The spawner parks at most POOL_MAX such connections.  A worker's
  *    connection for a new session goes to the keeper parked last (IPC_TAKE,
- *    the descriptor travels), which serves it exactly like a new keeper;
+ *    the descriptor travels, the body is the IPC_SPAWN header the spawner
+ *    read from it), which serves it exactly like a new keeper;
  *    the spawner forks a keeper only when none is parked.
  *  - A keeper refused (pool full, wrong token), parked for longer than
  *    POOL_IDLE_SECONDS, or parked at a spawner that is gone reads EOF and
@@ -53,14 +54,17 @@ typedef struct {
  * source (then the spawner cannot serve sessions safely). */
 apr_status_t pool_init(ws_pool *p);
 
-/* conn was accepted on the spawner's socket and starts with IPC_IDLE: park
- * it if the peer runs as uid (or root), presents the token and there is
- * room; close it otherwise.  conn is consumed. */
-void pool_park(ws_pool *p, int conn, uid_t uid, server_rec *s);
+/* conn was accepted on the spawner's socket from a peer that runs as
+ * httpd's User or root, and brought the offer idle (IPC_IDLE): park it if
+ * the offer presents the token and there is room; close it otherwise.
+ * conn is consumed. */
+void pool_park(ws_pool *p, int conn, const ipc_idle *idle, server_rec *s);
 
-/* Pass conn, a worker's connection, to the keeper parked last.  1 if one
- * took it (the caller still closes its own descriptor), 0 if none could. */
-int pool_hand(ws_pool *p, int conn);
+/* Pass conn, a worker's connection whose first header (IPC_SPAWN) the
+ * spawner has read, to the keeper parked last, with that header (IPC_TAKE).
+ * 1 if one took it (the caller still closes its own descriptor), 0 if none
+ * could. */
+int pool_hand(ws_pool *p, int conn, const ipc_header *first);
 
 /* Fill pf (room for POOL_MAX) to watch the parked connections; returns how
  * many.  After poll, pool_check drops the ones whose keeper is gone; it
@@ -80,8 +84,9 @@ void pool_send_log(ws_pool *p, int logfd);
 void pool_forget(ws_pool *p);
 
 /* The keeper's side: offer this process to the spawner and wait.  Returns
- * a worker's connection to serve, or -1 when the keeper must exit.
- * sig_fd is the keeper's signal self-pipe (SIGTERM means exit). */
-int pool_rejoin(const keeper_env *env, int sig_fd);
+ * a worker's connection to serve, its first header (already read) in
+ * *first; or -1 when the keeper must exit.  sig_fd is the keeper's signal
+ * self-pipe (SIGTERM means exit). */
+int pool_rejoin(const keeper_env *env, int sig_fd, ipc_header *first);
 
 #endif /* WS_POOL_H */

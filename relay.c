@@ -15,13 +15,20 @@
 #include "util_filter.h"
 #include "apr_buckets.h"
 
+#include "bytebuf.h"
 #include "ipc.h"
 #include "relay.h"
+#include "sse.h"
+#include "ws_codec.h"
+#include "wsv1.h"
 
 APLOG_USE_MODULE(websession);
 
 #define RELAY_CHUNK 65536
 #define RELAY_TICK_MS 1000      /* how often an idle relay checks for a stop */
+#define RELAY_OVERFLOW_REASON "more than 4 MiB sent right behind the handshake"
+
+_Static_assert(IPC_MAX_PREREAD == 4u * 1024 * 1024, "RELAY_OVERFLOW_REASON names the limit");
 
 /* Append whatever the input filters can give without blocking to out
  * (at most RELAY_CHUNK bytes).  Returns APR_SUCCESS (maybe nothing read),
@@ -68,7 +75,8 @@ static apr_status_t read_available(conn_rec *c, apr_bucket_brigade *bb,
 
 /* Everything the input filters hold or can read without blocking.  A
  * single READBYTES call may leave part of a bucket inside the core input
- * filter, and those bytes must not stay behind in httpd. */
+ * filter, and those bytes must not stay behind in httpd.  APR_ENOSPC when
+ * that is more than an attach may carry (IPC_MAX_PREREAD). */
 static apr_status_t drain_filters(request_rec *r, apr_bucket_brigade *bb,
                                   char **out, apr_size_t *outlen)
 {
@@ -102,6 +110,43 @@ static apr_status_t drain_filters(request_rec *r, apr_bucket_brigade *bb,
     *out = buf;
     *outlen = len;
     return rv == APR_EOF ? APR_SUCCESS : rv;
+}
+
+/* The client sent more right behind the handshake than an attach may carry
+ * (IPC_MAX_PREREAD): none of it reaches the session, and the client gets a
+ * close frame 1008 on this connection (the close event on the HTTP
+ * fallback's stream) instead of a reset.  The session is not touched. */
+static void refuse_overflow(request_rec *r, apr_uint32_t flags, const char *fp)
+{
+    conn_rec *c = r->connection;
+    unsigned char f[WS_MAX_HEADER + WS_MAX_CONTROL], pl[WS_MAX_CONTROL];
+    size_t n = ws_close_payload(pl, WS_CLOSE_POLICY, RELAY_OVERFLOW_REASON);
+    size_t h = ws_frame_header(f, 1, WS_OP_CLOSE, n, NULL);
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    bytebuf out = { 0 };
+
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "WS03005: [%s] the client sent more than %u bytes right behind the"
+                  " handshake, before its session could take the connection: closed"
+                  " with 1008, nothing delivered", fp, (unsigned)IPC_MAX_PREREAD);
+    memcpy(f + h, pl, n);
+    if (flags & IPC_ATTACH_HTTP) {
+        sse_frame sf;
+
+        sse_comment(&out, WSV1_PROTOCOL);
+        sse_frame_whole(f, h + n, &sf);
+        sse_encode(&out, &sf);
+    }
+    else {
+        bytebuf_append(&out, f, h + n);
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create((const char *)out.data + out.off,
+                                                       bytebuf_pending(&out), NULL,
+                                                       c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    ap_pass_brigade(c->output_filters, bb);
+    apr_brigade_destroy(bb);
+    bytebuf_free(&out);
 }
 
 /* IPC_ATTACH; body has room for the header before its prelen bytes. */
@@ -233,6 +278,11 @@ apr_status_t ws_handover(request_rec *r, int keeper_fd, apr_uint32_t flags,
     r->input_filters = r->proto_input_filters = c->input_filters;
 
     rv = drain_filters(r, bb, &body, &prelen);
+    if (rv == APR_ENOSPC) {
+        close(keeper_fd);
+        refuse_overflow(r, flags, fp);
+        return APR_SUCCESS;     /* httpd closes the connection, reading what still comes */
+    }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       "WS03003: [%s] could not take the client's first bytes", fp);

@@ -10,6 +10,11 @@
  *  - TLS or any other filtered connection: the worker relays the decrypted
  *    byte stream between httpd's filters and keeper_fd until either side
  *    ends; it never blocks one direction on the other.
+ *  - More than IPC_MAX_PREREAD bytes waiting there: none of them goes
+ *    anywhere, the client gets a close frame 1008 (on the HTTP fallback's
+ *    stream, the close event) and httpd closes the connection; the session
+ *    is not touched (docs/PROTOCOL.md, "Too much right behind the
+ *    handshake").
  *  - keeper_fd is closed in every case.  Returns APR_SUCCESS or the error
  *    that ended the transfer (already logged).
  *  - flags are added to the attach (IPC_ATTACH_V1, the HTTP fallback's

@@ -74,7 +74,8 @@ struct ws_table {
     apr_uint32_t capacity;
     apr_uint32_t slot_size;
     apr_uint32_t buckets;       /* client counters after the slots, a power of two */
-    volatile apr_uint32_t relays;   /* relayed connections under way */
+    apr_uint32_t pad;
+    volatile apr_uint32_t relay_pid[WS_RELAY_MAX];  /* relayed connections: holder, or 0 */
     volatile apr_uint64_t stat[WS_STAT_COUNT];
     ws_slot slots[];
 };
@@ -656,31 +657,46 @@ apr_status_t ws_table_find_pubid(const ws_table *t, const unsigned char pubid[WS
     return APR_NOTFOUND;
 }
 
-int ws_table_relay_take(ws_table *t, unsigned max)
+unsigned ws_table_relay_take(ws_table *t, unsigned max, apr_uint32_t pid, ws_alive_fn alive)
 {
-    apr_uint32_t v;
-
-    do {
-        v = apr_atomic_read32(&t->relays);
-        if (v >= max) {
-            return 0;
+    if (max > WS_RELAY_MAX) {
+        max = WS_RELAY_MAX;
+    }
+    if (!pid) {
+        return 0;
+    }
+    for (unsigned i = 0; i < max; i++) {
+        if (apr_atomic_read32(&t->relay_pid[i]) == 0
+            && apr_atomic_cas32(&t->relay_pid[i], pid, 0) == 0) {
+            return i + 1;
         }
-    } while (apr_atomic_cas32(&t->relays, v + 1, v) != v);
-    return 1;
+    }
+    for (unsigned i = 0; alive && i < max; i++) {
+        apr_uint32_t holder = apr_atomic_read32(&t->relay_pid[i]);
+
+        if (holder && !alive(holder)
+            && apr_atomic_cas32(&t->relay_pid[i], pid, holder) == holder) {
+            return i + 1;
+        }
+    }
+    return 0;
 }
 
-void ws_table_relay_give(ws_table *t)
+void ws_table_relay_give(ws_table *t, unsigned token, apr_uint32_t pid)
 {
-    apr_uint32_t v;
-
-    while ((v = apr_atomic_read32(&t->relays)) != 0
-           && apr_atomic_cas32(&t->relays, v - 1, v) != v) {
+    if (token >= 1 && token <= WS_RELAY_MAX) {
+        apr_atomic_cas32(&t->relay_pid[token - 1], 0, pid);
     }
 }
 
 unsigned ws_table_relays(const ws_table *t)
 {
-    return apr_atomic_read32((volatile apr_uint32_t *)&t->relays);
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < WS_RELAY_MAX; i++) {
+        n += apr_atomic_read32((volatile apr_uint32_t *)&t->relay_pid[i]) != 0;
+    }
+    return n;
 }
 
 int ws_ct_equal(const unsigned char *a, const unsigned char *b, apr_size_t n)

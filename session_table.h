@@ -27,7 +27,7 @@
 #include <sys/types.h>
 
 #define WS_SECRET_LEN  24   /* 192 bits from the CSPRNG */
-#define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script", computed by the caller */
+#define WS_BIND_LEN    20   /* SHA-1 of "vhost\0script[\0user]", computed by the caller */
 #define WS_PUBID_LEN   8    /* public identifier, also random */
 #define WS_TABLE_PROBE 64   /* the slots a secret may occupy (fewer in smaller tables) */
 
@@ -140,11 +140,18 @@ void ws_table_release(ws_table *t, unsigned slot, apr_uint32_t gen);
 unsigned ws_table_release_pid(ws_table *t, pid_t pid);
 
 /* Relayed connections (TLS, HTTP/2: each holds an httpd worker thread while
- * it lasts), counted server-wide.  ws_table_relay_take counts one more and
- * returns 1 if fewer than max were counted, else 0 (nothing counted);
- * ws_table_relay_give gives one back, never below 0. */
-int ws_table_relay_take(ws_table *t, unsigned max);
-void ws_table_relay_give(ws_table *t);
+ * it lasts), counted server-wide in WS_RELAY_MAX places that each name the
+ * process holding it, so that the places of a worker that died (killed,
+ * crashed: it never gave them back) can be taken again.
+ * ws_table_relay_take takes one of the first max places for pid and returns
+ * its token (> 0), taking over a place whose holder alive() says is gone
+ * only when no place is free; 0 when all max are held by live processes.
+ * ws_table_relay_give gives the token's place back (if pid still holds it).
+ * ws_table_relays counts the places held. */
+#define WS_RELAY_MAX 4096
+typedef int (*ws_alive_fn)(apr_uint32_t pid);
+unsigned ws_table_relay_take(ws_table *t, unsigned max, apr_uint32_t pid, ws_alive_fn alive);
+void ws_table_relay_give(ws_table *t, unsigned token, apr_uint32_t pid);
 unsigned ws_table_relays(const ws_table *t);
 
 /* Counters (ws_stat): add one (note), set a gauge, read. */

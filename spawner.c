@@ -19,17 +19,44 @@
 #include "mpm_common.h"
 
 #include "apr_portable.h"
+#include "apr_general.h"
 
 #include "ipc.h"
 #include "keeper.h"
 #include "pool.h"
+#include "refusals.h"
 #include "spawner.h"
+#include "ws_handshake.h"
 
 APLOG_USE_MODULE(websession);
+
+/* Connections accepted from allowed peers whose first message is not
+ * whole yet: at most this many at once (a new one pushes out the oldest),
+ * each for at most this long.  Workers, keepers and httpd's parent write
+ * theirs as soon as they connect. */
+#define SPAWNER_MAX_PENDING     64
+#define SPAWNER_PENDING_MS      1000
+/* Accepted in one turn of the loop, at most. */
+#define SPAWNER_ACCEPT_BATCH    64
+/* Seconds between sweeps of the table for slots of keepers nobody reaps. */
+#define SPAWNER_SWEEP_SECONDS   5
+
+typedef struct {
+    int fd;                     /* -1: unused */
+    int passed;                 /* a descriptor that came along, or -1 */
+    apr_time_t until;
+    size_t got;
+    unsigned char buf[sizeof(ipc_header) + sizeof(ipc_idle)];
+} spawner_conn;
 
 static int spawner_sig[2] = { -1, -1 };
 static int parent_fd = -1;      /* pidfd of httpd's parent */
 static ws_pool pool;            /* keepers waiting for a session */
+static spawner_conn pending[SPAWNER_MAX_PENDING];
+static ws_refusals refused;     /* peers of other users, for the log's rate */
+static long refused_uid = -1, refused_pid = -1;     /* the latest of them */
+static ws_refusals dropped;     /* allowed peers that sent no request we take */
+static const char *dropped_why = "";                /* the latest of them */
 
 static void spawner_on_signal(int sig)
 {
@@ -58,7 +85,125 @@ static void reap_keepers(ws_shared *sh, server_rec *s)
     }
 }
 
-static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
+/* A keeper is its spawner's child: when a spawner dies (and httpd's parent
+ * starts another), the keepers it forked go on, but no process can reap
+ * them any more.  One that dies then leaves its slot taken for good.  So
+ * the spawner looks for slots whose keeper is not its child and frees each
+ * whose session socket is no longer bound.  The socket, not the pid, is the
+ * test: its name is the session's own (slot and generation), no other
+ * process can hold it (ipc.h), and the keeper releases the slot before it
+ * closes the socket; a pid, once its process is gone, may be anyone's. */
+static void sweep_orphans(ws_shared *sh, server_rec *s)
+{
+    for (unsigned slot = 0; slot < ws_table_capacity(sh->table); slot++) {
+        ws_slot_info info, again;
+        siginfo_t si;
+        char name[IPC_NAME_MAX], fp[2 * WS_PUBID_LEN + 1];
+
+        if (ws_table_get(sh->table, slot, &info) != APR_SUCCESS
+            || (info.state != WS_SLOT_LIVE && info.state != WS_SLOT_CLOSING)
+            || info.keeper_pid <= 0) {
+            continue;
+        }
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)info.keeper_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+            || errno != ECHILD) {
+            continue;           /* our child: reap_keepers sees its end */
+        }
+        ipc_keeper_name(name, &sh->names, slot, info.gen);
+        if (ipc_name_in_use(name) != 0
+            || ws_table_get(sh->table, slot, &again) != APR_SUCCESS
+            || again.gen != info.gen || again.keeper_pid != info.keeper_pid
+            || (again.state != WS_SLOT_LIVE && again.state != WS_SLOT_CLOSING)) {
+            continue;           /* alive, or it let the slot go itself */
+        }
+        ws_table_release(sh->table, slot, info.gen);
+        ws_pubid_hex(info.pubid, fp);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "WS01014: [%s] keeper %ld is gone; an earlier spawner forked it, so"
+                     " nobody reaped it: its slot is freed", fp, (long)info.keeper_pid);
+    }
+}
+
+/* ---- peers: checked as accepted, read as their bytes come -------------- */
+
+/* A peer of another user: closed unread, nothing forked for it; logged at
+ * a bounded rate, since any local user can connect as often as it likes. */
+static void refuse_peer(server_rec *s, int fd, uid_t uid)
+{
+    unsigned long n;
+
+    ipc_peer_ids(fd, &refused_uid, &refused_pid);
+    close(fd);
+    if (!refusals_note(&refused, apr_time_now(), &n)) {
+        return;
+    }
+    if (n == 1) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS01012: refused a connection from uid %ld (pid %ld): only httpd's"
+                     " User (uid %ld) and root may use the spawner; more refusals are"
+                     " logged at most every %d s", refused_uid, refused_pid, (long)uid,
+                     REFUSALS_QUIET_SECONDS);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS01013: refused %lu connection(s) from processes of other users"
+                     " since the last such line (the latest from uid %ld, pid %ld)",
+                     n, refused_uid, refused_pid);
+    }
+}
+
+static void log_dropped(server_rec *s, unsigned long n)
+{
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "WS01015: dropped %lu connection(s) to the spawner since the last such"
+                 " line (the latest: %s)", n, dropped_why);
+}
+
+/* What refuse_peer and conn_drop only counted, once it is due. */
+static void refusals_flush(server_rec *s, apr_time_t now)
+{
+    unsigned long n = refusals_due(&refused, now);
+
+    if (n) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "WS01013: refused %lu connection(s) from processes of other users"
+                     " since the last such line (the latest from uid %ld, pid %ld)",
+                     n, refused_uid, refused_pid);
+    }
+    n = refusals_due(&dropped, now);
+    if (n) {
+        log_dropped(s, n);
+    }
+}
+
+static void conn_free(spawner_conn *c, int close_fd)
+{
+    if (close_fd && c->fd >= 0) {
+        close(c->fd);
+    }
+    if (c->passed >= 0) {
+        close(c->passed);
+    }
+    c->fd = c->passed = -1;
+}
+
+/* A connection from an allowed peer (httpd's User, root) that brought no
+ * request the spawner takes, in time.  Such a peer can connect as often as
+ * any: logged at the same bounded rate as refusals. */
+static void conn_drop(server_rec *s, spawner_conn *c, const char *why)
+{
+    unsigned long n;
+
+    conn_free(c, 1);
+    dropped_why = why;
+    if (refusals_note(&dropped, apr_time_now(), &n)) {
+        log_dropped(s, n);
+    }
+}
+
+static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid,
+                        const ipc_header *first)
 {
     pid_t pid = fork();
 
@@ -74,54 +219,31 @@ static void fork_keeper(ws_shared *sh, server_rec *s, int fd, uid_t uid)
         close(spawner_sig[0]);
         close(spawner_sig[1]);
         pool_forget(&pool);
+        for (int i = 0; i < SPAWNER_MAX_PENDING; i++) {
+            conn_free(&pending[i], pending[i].fd != fd);
+        }
         signal(SIGCHLD, SIG_DFL);
         env.table = sh->table;
-        env.prefix = sh->prefix;
+        env.names = &sh->names;
         env.lifeline_fd = sh->lifeline[0];
         env.parent_fd = parent_fd;
         env.uid = uid;
         env.s = s;
         env.pool_token = pool.token;
-        keeper_main(&env, fd);
+        keeper_main(&env, fd, first);
     }
 }
 
-/* The kind of the message that opens conn, left in place; 0 if none came
- * in time or it is not one. */
-static uint32_t peek_kind(int conn)
+/* After a restart httpd's parent sends the reopened error log (conn brought
+ * IPC_LOGFD and logfd): use it, and pass it to every keeper. */
+static void log_handover(ws_shared *sh, server_rec *s, int conn, int logfd)
 {
-    struct pollfd pf = { conn, POLLIN, 0 };
-    ipc_header h;
-    int ready;
-
-    do {
-        ready = poll(&pf, 1, 200);      /* SIGCHLD interrupts it */
-    } while (ready < 0 && errno == EINTR);
-    if (ready <= 0
-        || recv(conn, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof(h)
-        || h.magic != IPC_MAGIC) {
-        return 0;
-    }
-    return h.kind;
-}
-
-/* After a restart httpd's parent sends the reopened error log (conn starts
- * with IPC_LOGFD): use it, and pass it to every keeper. */
-static void log_handover(ws_shared *sh, server_rec *s, int conn)
-{
-    uint32_t kind, len;
-    int logfd = -1;
     apr_os_file_t cur;
 
     if (!ipc_peer_allowed(conn, 0)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "WS01011: refused a log descriptor from a process that is not root");
-        return;
-    }
-    if (ipc_recv_header_any(conn, &kind, &len, &logfd) < 0 || logfd < 0) {
-        if (logfd >= 0) {
-            close(logfd);
-        }
+        close(logfd);
         return;
     }
     keeper_adopt_log(s, logfd);
@@ -138,7 +260,7 @@ static void log_handover(ws_shared *sh, server_rec *s, int conn)
             || (info.state != WS_SLOT_LIVE && info.state != WS_SLOT_CLOSING)) {
             continue;
         }
-        ipc_keeper_name(name, sh->prefix, slot, info.gen);
+        ipc_keeper_name(name, &sh->names, slot, info.gen);
         k = ipc_connect(name, 1000);
         if (k >= 0) {
             ipc_send_msg(k, IPC_LOGFD, NULL, 0, cur);
@@ -149,10 +271,123 @@ static void log_handover(ws_shared *sh, server_rec *s, int conn)
                  "WS01008: spawner and keepers now write to the reopened error log");
 }
 
+/* Read what c has sent, up to its first message; act on it once whole:
+ * a worker's IPC_SPAWN (only its header: the keeper reads the rest), a
+ * keeper's IPC_IDLE, httpd's parent's IPC_LOGFD. */
+static void conn_read(ws_shared *sh, server_rec *s, uid_t uid, spawner_conn *c)
+{
+    ipc_header h;
+    size_t want = sizeof(h);
+    ssize_t n;
+
+    if (c->got >= sizeof(h)) {
+        memcpy(&h, c->buf, sizeof(h));
+        if (h.kind == IPC_IDLE && h.len == sizeof(ipc_idle)) {
+            want += sizeof(ipc_idle);       /* the rest of an offer */
+        }
+    }
+    n = ipc_recv_some(c->fd, c->buf + c->got, want - c->got, &c->passed);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return;
+    }
+    if (n <= 0) {
+        conn_drop(s, c, "closed before its request was whole");
+        return;
+    }
+    c->got += (size_t)n;
+    if (c->got < sizeof(h)) {
+        return;
+    }
+    memcpy(&h, c->buf, sizeof(h));
+    if (h.magic != IPC_MAGIC) {
+        conn_drop(s, c, "not a request of this module");
+        return;
+    }
+    switch (h.kind) {
+    case IPC_SPAWN:
+        if (c->passed >= 0) {
+            break;
+        }
+        if (!pool_hand(&pool, c->fd, &h)) {
+            fork_keeper(sh, s, c->fd, uid, &h);
+        }
+        conn_free(c, 1);
+        return;
+    case IPC_IDLE:
+        if (h.len != sizeof(ipc_idle) || c->passed >= 0) {
+            break;
+        }
+        if (c->got == sizeof(h) + sizeof(ipc_idle)) {
+            ipc_idle idle;
+
+            memcpy(&idle, c->buf + sizeof(h), sizeof(idle));
+            pool_park(&pool, c->fd, &idle, s);
+            conn_free(c, 0);    /* pool_park took the descriptor */
+        }
+        return;
+    case IPC_LOGFD:
+        if (h.len != 0 || c->passed < 0) {
+            break;
+        }
+        log_handover(sh, s, c->fd, c->passed);
+        c->passed = -1;
+        conn_free(c, 1);
+        return;
+    }
+    conn_drop(s, c, "not a request the spawner takes");
+}
+
+/* Accept what waits on the spawner's socket: a peer of another user is
+ * refused here, before anything is read; the others are read as their
+ * bytes come, from the loop. */
+static void accept_peers(ws_shared *sh, server_rec *s, uid_t uid)
+{
+    for (int i = 0; i < SPAWNER_ACCEPT_BATCH; i++) {
+        int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        spawner_conn *c = NULL;
+
+        if (fd < 0) {
+            return;             /* EAGAIN: nothing more waits */
+        }
+        if (!ipc_peer_allowed(fd, uid)) {
+            refuse_peer(s, fd, uid);
+            continue;
+        }
+        for (int j = 0; j < SPAWNER_MAX_PENDING; j++) {
+            if (pending[j].fd < 0) {
+                c = &pending[j];
+                break;
+            }
+            if (!c || pending[j].until < c->until) {
+                c = &pending[j];
+            }
+        }
+        if (c->fd >= 0) {
+            conn_drop(s, c, "the oldest of too many connections that had sent no request");
+        }
+        memset(c, 0, sizeof(*c));
+        c->fd = fd;
+        c->passed = -1;
+        c->until = apr_time_now() + apr_time_from_msec(SPAWNER_PENDING_MS);
+        conn_read(sh, s, uid, c);       /* most have written theirs already */
+    }
+}
+
+/* Milliseconds from now until t (at least 0), or keep when that is sooner
+ * (-1: none). */
+static int sooner(int keep, apr_time_t t, apr_time_t now)
+{
+    apr_interval_time_t d = t > now ? t - now : 0;
+    int ms = (int)((d + 999) / 1000);
+
+    return keep < 0 || ms < keep ? ms : keep;
+}
+
 static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
 {
     struct sigaction sa;
     uid_t uid;
+    apr_time_t next_sweep;
 
     close(sh->lifeline[1]);
     /* The lifeline ends when every holder of its write end is gone; the
@@ -174,6 +409,11 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
                      "WS01010: spawner cannot draw random bytes; sessions are disabled");
         _exit(1);
     }
+    /* Accept until nothing waits (the parent never accepts on it). */
+    fcntl(sh->listen_fd, F_SETFL, fcntl(sh->listen_fd, F_GETFL) | O_NONBLOCK);
+    for (int i = 0; i < SPAWNER_MAX_PENDING; i++) {
+        pending[i].fd = pending[i].passed = -1;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = spawner_on_signal;
     sigemptyset(&sa.sa_mask);
@@ -189,11 +429,25 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "WS01004: spawner %ld ready, running keepers as uid %ld",
                  (long)getpid(), (long)uid);
+    next_sweep = apr_time_now();        /* at once: a predecessor may have died */
     for (;;) {
-        struct pollfd pf[4 + POOL_MAX];
-        unsigned parked;
-        int timeout = pool_expire(&pool, apr_time_now());
+        struct pollfd pf[4 + POOL_MAX + SPAWNER_MAX_PENDING];
+        spawner_conn *watched[SPAWNER_MAX_PENDING];
+        unsigned parked, nw = 0;
+        apr_time_t now = apr_time_now();
+        int timeout = pool_expire(&pool, now);
 
+        if (now >= next_sweep) {
+            sweep_orphans(sh, s);
+            next_sweep = now + apr_time_from_sec(SPAWNER_SWEEP_SECONDS);
+        }
+        timeout = sooner(timeout, next_sweep, now);
+        if (refusals_deadline(&refused)) {
+            timeout = sooner(timeout, refusals_deadline(&refused), now);
+        }
+        if (refusals_deadline(&dropped)) {
+            timeout = sooner(timeout, refusals_deadline(&dropped), now);
+        }
         pf[0].fd = sh->listen_fd;
         pf[0].events = POLLIN;
         pf[1].fd = sh->lifeline[0];
@@ -204,7 +458,16 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
         pf[3].events = POLLIN;
         parked = pool_watch(&pool, pf + 4);
         ws_table_set_gauge(sh->table, WS_STAT_POOL, parked);   /* for the status page */
-        if (poll(pf, 4 + parked, timeout) < 0) {
+        for (int i = 0; i < SPAWNER_MAX_PENDING; i++) {
+            if (pending[i].fd >= 0) {
+                pf[4 + parked + nw].fd = pending[i].fd;
+                pf[4 + parked + nw].events = POLLIN;
+                pf[4 + parked + nw].revents = 0;
+                watched[nw++] = &pending[i];
+                timeout = sooner(timeout, pending[i].until, now);
+            }
+        }
+        if (poll(pf, 4 + parked + nw, timeout) < 0) {
             continue;
         }
         pool_check(&pool, pf + 4, parked);
@@ -219,24 +482,24 @@ static void spawner_main(ws_shared *sh, server_rec *s, apr_pool_t *p)
                          "WS01005: httpd is gone; spawner exits");
             _exit(0);
         }
-        if (pf[0].revents & POLLIN) {
-            int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        now = apr_time_now();
+        for (unsigned i = 0; i < nw; i++) {
+            spawner_conn *c = watched[i];
 
-            if (fd >= 0) {
-                uint32_t kind = peek_kind(fd);
-
-                if (kind == IPC_IDLE) {
-                    pool_park(&pool, fd, uid, s);
-                    continue;
-                }
-                if (kind == IPC_LOGFD) {
-                    log_handover(sh, s, fd);
-                }
-                else if (!pool_hand(&pool, fd)) {
-                    fork_keeper(sh, s, fd, uid);
-                }
-                close(fd);
+            if (c->fd < 0) {
+                continue;
             }
+            if (pf[4 + parked + i].revents) {
+                conn_read(sh, s, uid, c);
+            }
+            if (c->fd >= 0 && now >= c->until) {
+                conn_drop(s, c, "no whole request within " APR_STRINGIFY(SPAWNER_PENDING_MS)
+                          " ms");
+            }
+        }
+        refusals_flush(s, now);
+        if (pf[0].revents & POLLIN) {
+            accept_peers(sh, s, uid);
         }
     }
 }
@@ -296,7 +559,7 @@ static void hand_over_log(ws_shared *sh, server_rec *s)
     if (!s->error_log || apr_os_file_get(&lf, s->error_log) != APR_SUCCESS) {
         return;                 /* syslog: nothing to hand over */
     }
-    ipc_spawner_name(name, sh->prefix);
+    ipc_spawner_name(name, &sh->names);
     fd = ipc_connect(name, 2000);
     if (fd < 0 || ipc_send_msg(fd, IPC_LOGFD, NULL, 0, lf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,

@@ -109,15 +109,17 @@ static const char *json_str(apr_pool_t *p, const char *s)
     return out;
 }
 
-static void emit_json(request_rec *r, const ws_shared *sh, apr_array_header_t *a)
+static void emit_json(request_rec *r, const ws_shared *sh, const char *route,
+                      apr_array_header_t *a)
 {
     const ws_table *t = sh->table;
     apr_time_t now = apr_time_now();
 
     ap_set_content_type(r, "application/json");
-    ap_rprintf(r, "{\"node\": {\"server\": %s, \"capacity\": %u, \"used\": %u, \"relays\": %u,"
+    ap_rprintf(r, "{\"node\": {\"server\": %s, \"route\": %s, \"capacity\": %u, \"used\": %u, \"relays\": %u,"
                " \"max_relays\": %u, \"pool_keepers\": %" APR_UINT64_T_FMT "},\n",
-               json_str(r->pool, ap_get_server_name(r)), ws_table_capacity(t),
+               json_str(r->pool, ap_get_server_name(r)),
+               route ? json_str(r->pool, route) : "null", ws_table_capacity(t),
                ws_table_count(t), ws_table_relays(t), sh->max_relays,
                ws_table_counter(t, WS_STAT_POOL));
     ap_rprintf(r, " \"totals\": {\"started\": %" APR_UINT64_T_FMT ", \"resumes\": %"
@@ -161,13 +163,17 @@ static void metric(request_rec *r, const char *name, const char *type, const cha
     ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void emit_prometheus(request_rec *r, const ws_shared *sh, apr_array_header_t *a)
+static void emit_prometheus(request_rec *r, const ws_shared *sh, const char *route,
+                            apr_array_header_t *a)
 {
     static const char *const states[] = { "starting", "attached", "detached", "closing" };
     const ws_table *t = sh->table;
     apr_uint64_t queued_out = 0, queued_in = 0;
 
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    metric(r, "websession_node_info", "gauge",
+           "1, labelled with the node's WebSessionRoute (empty: none).");
+    ap_rprintf(r, "websession_node_info{route=\"%s\"} 1\n", route ? route : "");
     metric(r, "websession_sessions_started_total", "counter", "Sessions started.");
     ap_rprintf(r, "websession_sessions_started_total %" APR_UINT64_T_FMT "\n",
                ws_table_counter(t, WS_STAT_STARTED));
@@ -214,7 +220,8 @@ static void emit_prometheus(request_rec *r, const ws_shared *sh, apr_array_heade
                ws_table_counter(t, WS_STAT_POOL));
 }
 
-static void emit_html(request_rec *r, const ws_shared *sh, apr_array_header_t *a)
+static void emit_html(request_rec *r, const ws_shared *sh, const char *route,
+                      apr_array_header_t *a)
 {
     const ws_table *t = sh->table;
     apr_time_t now = apr_time_now();
@@ -227,6 +234,10 @@ static void emit_html(request_rec *r, const ws_shared *sh, apr_array_header_t *a
                "<h1>WebSession status: %s</h1>\n",
                ap_escape_html2(r->pool, ap_get_server_name(r), 1),
                ap_escape_html2(r->pool, ap_get_server_name(r), 1));
+    if (route) {
+        ap_rprintf(r, "<p>Route (WebSessionRoute): <code>%s</code></p>\n",
+                   ap_escape_html2(r->pool, route, 1));
+    }
     ap_rprintf(r, "<p>%u of %u slots in use; %u of %u relayed connections; %"
                APR_UINT64_T_FMT " keepers waiting. Also as <a href=\"?format=json\">JSON</a>"
                " and <a href=\"?format=prometheus\">Prometheus</a> text.</p>\n",
@@ -296,7 +307,7 @@ static int end_session(request_rec *r, const ws_shared *sh, const char *fp)
     if (ws_table_find_pubid(sh->table, pubid, &slot, &gen, secret) != APR_SUCCESS) {
         return HTTP_NOT_FOUND;
     }
-    ipc_keeper_name(name, sh->prefix, slot, gen);
+    ipc_keeper_name(name, &sh->names, slot, gen);
     fd = ipc_connect(name, STATUS_IPC_TIMEOUT_MS);
     ok = fd >= 0 && ipc_send_msg(fd, IPC_HELLO, secret, WS_SECRET_LEN, -1) == 0
          && ipc_recv_reply(fd, &rep) == 0 && rep.status == IPC_OK
@@ -312,7 +323,7 @@ static int end_session(request_rec *r, const ws_shared *sh, const char *fp)
     return ok ? OK : HTTP_NOT_FOUND;
 }
 
-int ws_status_handler(request_rec *r, const ws_shared *sh)
+int ws_status_handler(request_rec *r, const ws_shared *sh, const char *route)
 {
     int json, prometheus;
 
@@ -378,13 +389,13 @@ int ws_status_handler(request_rec *r, const ws_shared *sh)
         return OK;
     }
     if (json) {
-        emit_json(r, sh, rows(r, sh->table));
+        emit_json(r, sh, route, rows(r, sh->table));
     }
     else if (prometheus) {
-        emit_prometheus(r, sh, rows(r, sh->table));
+        emit_prometheus(r, sh, route, rows(r, sh->table));
     }
     else {
-        emit_html(r, sh, rows(r, sh->table));
+        emit_html(r, sh, route, rows(r, sh->table));
     }
     return OK;
 }

@@ -15,6 +15,7 @@
  *    that is not (or no longer) live.
  *  - ws_status_hook() adds the totals to mod_status's server-status page.
  *  - shared is the module's shared state (spawner.h); NULL answers 503.
+ *    route is the node's WebSessionRoute (NULL: none), shown with the node.
  */
 #ifndef WS_STATUS_H
 #define WS_STATUS_H
@@ -22,7 +23,7 @@
 #include "httpd.h"
 #include "spawner.h"
 
-int ws_status_handler(request_rec *r, const ws_shared *shared);
+int ws_status_handler(request_rec *r, const ws_shared *shared, const char *route);
 int ws_status_hook(request_rec *r, int flags, const ws_shared *shared);
 
 #endif /* WS_STATUS_H */

@@ -413,7 +413,27 @@ int ws_hs_origin_allowed(const ws_origin_policy *p, const char *origin,
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], char out[WS_ID_LEN + 1])
+int ws_route_valid(const char *route)
+{
+    size_t n = 0;
+
+    if (!route) {
+        return 0;
+    }
+    for (; route[n]; n++) {
+        char c = route[n];
+
+        if (n >= WS_ROUTE_MAX
+            || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], const char *route,
+                  char out[WS_ID_MAX + 1])
 {
     size_t i, o = 0;
     uint32_t acc = 0;
@@ -431,6 +451,10 @@ void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], char out[WS_ID_LEN 
         out[o++] = b64url[(acc << (6 - bits)) & 0x3F];
     }
     out[o] = '\0';
+    if (route && ws_route_valid(route)) {
+        out[o++] = '.';
+        memcpy(out + o, route, strlen(route) + 1);
+    }
 }
 
 /* Branch-free value of a base64url character, or -1: ids are secrets, so
@@ -449,13 +473,14 @@ static int b64url_value(unsigned char c)
     return v;
 }
 
-int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN])
+int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN], const char **route)
 {
     unsigned char tmp[WS_SECRET_LEN];
     size_t i, o = 0;
     uint32_t acc = 0;
     unsigned bits = 0;
     int bad = 0;
+    const char *r = NULL;
 
     if (!s) {
         return 0;
@@ -465,7 +490,14 @@ int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN])
             return 0;
         }
     }
-    if (s[WS_ID_LEN] != '\0') {
+    /* The route is public: checking it may branch. */
+    if (s[WS_ID_LEN] == '.') {
+        r = s + WS_ID_LEN + 1;
+        if (!ws_route_valid(r)) {
+            return 0;
+        }
+    }
+    else if (s[WS_ID_LEN] != '\0') {
         return 0;
     }
     for (i = 0; i < WS_ID_LEN; i++) {
@@ -488,6 +520,9 @@ int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN])
         return 0;
     }
     memcpy(secret, tmp, WS_SECRET_LEN);
+    if (route) {
+        *route = r;
+    }
     return 1;
 }
 

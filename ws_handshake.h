@@ -7,7 +7,10 @@
  *    compared case-insensitively, empty elements ignored.
  *  - It never allocates; results are enums the handler maps to responses.
  *  - Session ids are WS_SECRET_LEN random bytes written as unpadded
- *    base64url (32 characters); decoding accepts exactly that form.
+ *    base64url (32 characters), optionally followed by "." and the node's
+ *    route (WebSessionRoute), the load balancers' "<secret>.<route>"
+ *    convention; decoding accepts exactly those forms.  The route is public:
+ *    only the 32 characters before it are secret.
  */
 #ifndef WS_HANDSHAKE_H
 #define WS_HANDSHAKE_H
@@ -85,9 +88,22 @@ int ws_hs_origin_allowed(const ws_origin_policy *p, const char *origin,
                          const char *host_header, int tls);
 
 #define WS_ID_LEN 32   /* base64url of WS_SECRET_LEN bytes, no padding */
-void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], char out[WS_ID_LEN + 1]);
-/* 1 and the bytes when s is exactly WS_ID_LEN base64url characters. */
-int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN]);
+#define WS_ROUTE_MAX 32 /* a route: 1 to 32 of A-Z a-z 0-9 _ - */
+#define WS_ID_MAX (WS_ID_LEN + 1 + WS_ROUTE_MAX)    /* with ".route" */
+
+/* 1 if route is a valid route name: 1 to WS_ROUTE_MAX characters of
+ * [A-Za-z0-9_-] (safe in a cookie value, a URL, a token and a log). */
+int ws_route_valid(const char *route);
+
+/* The id of secret: WS_ID_LEN base64url characters, then "." and route
+ * when route is not NULL (it must be ws_route_valid). */
+void ws_id_encode(const unsigned char secret[WS_SECRET_LEN], const char *route,
+                  char out[WS_ID_MAX + 1]);
+/* 1 and the bytes when s is exactly WS_ID_LEN base64url characters,
+ * optionally followed by "." and a valid route; then *route (when route
+ * is not NULL) points at the route inside s, or is NULL for an id without
+ * one.  0 otherwise, secret and *route untouched. */
+int ws_id_decode(const char *s, unsigned char secret[WS_SECRET_LEN], const char **route);
 
 /* Public fingerprint for logs and WEBSESSION_ID: hex of the public id. */
 void ws_pubid_hex(const unsigned char pubid[WS_PUBID_LEN], char out[2 * WS_PUBID_LEN + 1]);

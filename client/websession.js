@@ -37,6 +37,9 @@
     const FATAL_CODES = new Set([4400, 4409, 4410]);
     const LOST_CODES = new Set([1006, 1015]);   // no close frame was received
     const BYTE_D = 0x44;
+    // A session id: the secret (base64url), then optionally "." and the
+    // route of the server that holds the session (WebSessionRoute).
+    const ID_RE = /^[A-Za-z0-9_-]{32}(?:\.[A-Za-z0-9_-]{1,32})?$/;
 
     const CONNECTING = 0;
     const OPEN = 1;
@@ -53,6 +56,7 @@
         fallbackTimeout: 4000,
         heartbeatTimeout: 90000,
         transport: 'auto',
+        routeParam: null,
         random: Math.random,
     };
 
@@ -139,6 +143,22 @@
         const ws = u.href;
         u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
         return { ws, http: u.href };
+    }
+
+    /** urls with name=.<route> added to their query, for a balancer that
+     *  reads the route from a URL parameter (after its first '.'): only the
+     *  route, never the secret, which such a parameter would put in logs. */
+    function routedUrls(urls, name, id) {
+        const dot = id ? id.indexOf('.') : -1;
+        if (!name || dot < 0) {
+            return urls;
+        }
+        const add = (href) => {
+            const u = new URL(href);
+            u.searchParams.set(name, id.slice(dot));
+            return u.href;
+        };
+        return { ws: add(urls.ws), http: add(urls.http) };
     }
 
     /** Delay before reconnection attempt n (1, 2, ...): full jitter. */
@@ -543,7 +563,7 @@
         }
 
         _setId(id) {
-            if (!this._id && /^[A-Za-z0-9_-]+$/.test(id)) {
+            if (!this._id && ID_RE.test(id)) {
                 this._id = id;
                 this._pump();              // a close may wait for it
             }
@@ -962,6 +982,12 @@
          *   next transport is tried (instead of connectTimeout)
          * @param {Function} [options.fetch]  for the HTTP transports and to
          *   explain a failed first connection (default: globalThis.fetch)
+         * @param {string} [options.routeParam]  when the session's id carries a
+         *   route (`<secret>.<route>`, WebSessionRoute), every re-attach URL
+         *   gets the query parameter `<routeParam>=.<route>`: for a balancer
+         *   that takes its sticky route from a URL parameter (mod_proxy_balancer
+         *   `stickysession=ROUTEID|<routeParam>`). Only the route: the secret
+         *   never goes into a URL. Default: none
          * @param {Function} [options.random]  a Math.random replacement (tests)
          */
         constructor(url, options) {
@@ -1135,7 +1161,8 @@
                 close: (code, reason, fatal) => this._onTransportClose(conn, code, reason, fatal),
             };
             try {
-                conn.transport = TRANSPORTS[this.transport](this._urls, protocols, this._opts, events);
+                const urls = routedUrls(this._urls, this._opts.routeParam, this._id);
+                conn.transport = TRANSPORTS[this.transport](urls, protocols, this._opts, events);
             } catch (e) {
                 if (first) {
                     this._dropConn(conn);
@@ -1396,7 +1423,7 @@
         }
 
         _onId(body) {
-            if (!/^[A-Za-z0-9_-]+$/.test(body)) {
+            if (!ID_RE.test(body)) {
                 this._protocolError('bad session id');
                 return;
             }

@@ -122,22 +122,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* Session ids: whatever decodes re-encodes to the same text. */
+    /* Session ids: whatever decodes re-encodes to the same text, with its
+     * route if it had one; a route is valid and inside the input. */
     for (i = 0; i < NFIELDS; i++) {
         unsigned char secret[WS_SECRET_LEN];
-        if (ws_id_decode(f[i], secret)) {
-            char id[WS_ID_LEN + 1];
-            ws_id_encode(secret, id);
+        const char *route = "unset";
+        if (ws_id_decode(f[i], secret, &route)) {
+            char id[WS_ID_MAX + 1];
+            must(!route || (route == f[i] + WS_ID_LEN + 1 && ws_route_valid(route)));
+            ws_id_encode(secret, route, id);
             must(strcmp(id, f[i]) == 0);
         }
+        must(!f[i] || ws_route_valid(f[i]) == (strlen(f[i]) >= 1 && strlen(f[i]) <= WS_ROUTE_MAX
+                                      && strspn(f[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                "abcdefghijklmnopqrstuvwxyz0123456789_-")
+                                         == strlen(f[i])));
     }
     /* And bytes from the input encode and decode back. */
     if (size >= WS_SECRET_LEN) {
         unsigned char back[WS_SECRET_LEN];
-        char id[WS_ID_LEN + 1], hex[2 * WS_PUBID_LEN + 1];
-        ws_id_encode(data, id);
+        char id[WS_ID_MAX + 1], hex[2 * WS_PUBID_LEN + 1];
+        const char *route;
+        ws_id_encode(data, NULL, id);
         must(strlen(id) == WS_ID_LEN);
-        must(ws_id_decode(id, back) && memcmp(back, data, WS_SECRET_LEN) == 0);
+        must(ws_id_decode(id, back, &route) && memcmp(back, data, WS_SECRET_LEN) == 0);
+        must(route == NULL);
+        ws_id_encode(data, "node-1_a", id);
+        must(strlen(id) == WS_ID_LEN + 9 && strcmp(id + WS_ID_LEN, ".node-1_a") == 0);
+        must(ws_id_decode(id, back, &route) && memcmp(back, data, WS_SECRET_LEN) == 0);
+        must(route && strcmp(route, "node-1_a") == 0);
         ws_pubid_hex(data, hex);
         must(strlen(hex) == 2 * WS_PUBID_LEN);
     }

@@ -43,10 +43,28 @@ my @bad = (
     [ 'WebSessionCommand ""',
       "<Location /x>\n  WebSession On\n  WebSessionCommand \"\"\n</Location>",
       [ qr/WebSessionCommand/, qr/empty|missing|must|require|argument|command/i ] ],
+    [ 'WebSessionRoute node.1',
+      "WebSessionRoute node.1",
+      [ qr/WebSessionRoute/, qr/1 to 32/, qr/route=/ ] ],
+    [ 'WebSessionRoute of 33 characters',
+      "WebSessionRoute " . ('r' x 33),
+      [ qr/WebSessionRoute/, qr/1 to 32/ ] ],
+    [ 'WebSessionRouteCookie a=b',
+      "WebSessionRouteCookie a=b",
+      [ qr/WebSessionRouteCookie/, qr/cookie name/, qr/\boff\b/ ] ],
+    [ 'WebSessionRouteCookie ROUTEID HttpOnly',
+      "WebSessionRouteCookie ROUTEID HttpOnly",
+      [ qr/WebSessionRouteCookie/, qr/Secure/ ] ],
 );
 
 my $good = <<'EOF_GOOD';
 WebSessionMaxSessions 64
+WebSessionRoute node-1_A
+WebSessionRouteCookie ROUTEID Secure
+<VirtualHost 127.0.0.1:1>
+  WebSessionRoute none
+  WebSessionRouteCookie off
+</VirtualHost>
 <Location /x>
   WebSession On
   WebSessionCommand "/bin/cat -u"
@@ -66,7 +84,7 @@ WebSessionMaxSessions 64
 </Location>
 EOF_GOOD
 
-plan tests => 1 + 3 * @bad + 2, need {
+plan tests => 1 + 3 * @bad + 4, need {
     "mod_websession is not built ($so)" => -e $so,
     "no httpd binary ($httpd)"          => -x $httpd,
     "no event MPM ($mpm)"               => -e $mpm,
@@ -119,5 +137,14 @@ for my $case (@bad) {
         "<Location /x>\n  WebSessionMaxSessions 5\n</Location>");
     isnt $rc, 0, 'WebSessionMaxSessions inside <Location> is refused';
     like $out, qr/WebSessionMaxSessions/, '... naming the directive'
+        or diag $out;
+}
+
+# ... nor WebSessionRoute there (it is per server).
+{
+    my($rc, $out) = httpd_t('route-in-location',
+        "<Location /x>\n  WebSessionRoute node1\n</Location>");
+    isnt $rc, 0, 'WebSessionRoute inside <Location> is refused';
+    like $out, qr/WebSessionRoute/, '... naming the directive'
         or diag $out;
 }

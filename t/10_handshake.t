@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use WSClient;
 
-plan tests => 162, need_module('websession');
+plan tests => 170, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 
@@ -121,6 +121,60 @@ for my $count (1, 300) {
     is_deeply \@got, \@msgs, '... every pipelined message is echoed, in order';
     my $c = $ws->close_clean;
     is $c && $c->{code}, 1000, '... clean close: 1000';
+}
+
+# More right behind the handshake than an attach may carry (4 MiB): this
+# connection gets the close frame 1008 with a reason (not a reset) and the
+# error log one line that says so (WS03005); the session itself is not
+# touched: resumed, it echoes the next message first, none of the flood.
+# Whether httpd's first read after the 101 finds more than 4 MiB waiting is
+# a race with the client's writes; with the 6 MiB queued at once in the
+# client's send buffer it nearly always does, and an attempt where the
+# frames fitted (they are echoed) is made again, up to 5 times.
+{
+    local $SIG{PIPE} = 'IGNORE';
+    my $flood = WSClient::frame_bytes('binary', 'f' x 65536) x 96;     # 6 MiB
+    my($ws, $f, $off, $tries);
+    for my $try (1 .. 5) {
+        $tries = $try;
+        $off = WSClient::log_offset();
+        $ws = eval { WSClient->connect('/framed', [], $port, early => $flood,
+                                       sndbuf => 64 << 20) };
+        last unless $ws && $ws->status == 101;
+        $f = $ws->recv_frame(10);
+        last unless $f && !$f->{eof} && $f->{type} eq 'binary';
+        $ws->drop;                  # it all fitted: echoed; again
+    }
+    is $ws && $ws->status, 101, '6 MiB of frames right behind the handshake: 101';
+    my $got = !$f ? 'nothing' : $f->{eof} ? 'EOF without a close frame'
+            : $f->{type} eq 'close' ? "close $f->{code}" : "a $f->{type} frame";
+    is $got, 'close 1008', "... then the close frame 1008 ($tries attempt(s))";
+    is $f && $f->{reason}, 'more than 4 MiB sent right behind the handshake',
+        '... with a reason that says why';
+    my $cp = $ws ? $ws->local_port : 0;
+    my @lines = grep { /\[client 127\.0\.0\.1:$cp\]/ }
+                split /
+/, WSClient::log_since($off);
+    is scalar(grep { /WS03005: \[[0-9a-f]{16}\] the client sent more than 4194304 bytes/ } @lines),
+        1, '... and one error log line that says so (WS03005)';
+    ok !grep({ /No space left|WS03003/ } @lines), '... no misleading "(28) No space left on device"'
+        or diag join "\n", @lines;
+    my $sid = $ws && $ws->session_id;
+    $ws->drop if $ws;
+    my $re = WSClient->connect('/framed', [ 'Session-ID' => $sid // 'x' ], $port);
+    is $re->status, 101, '... the session is not touched: it resumes (101)';
+    if ($re->status == 101) {
+        $re->send_text('after the flood');
+        my $m = $re->recv_message(10);
+        is $m && $m->{type} eq 'text' && $m->{payload}, 'after the flood',
+            '... and echoes the next message first: none of the flood reached the script';
+        my $c = $re->close_clean;
+        is $c && $c->{code}, 1000, '... clean close: 1000';
+    }
+    else {
+        fail '... no session to resume' for 1 .. 2;
+        $re->drop;
+    }
 }
 
 # ---- targets that are not persistent scripts --------------------------------

@@ -16,7 +16,7 @@ use IO::Select ();
 use Time::HiRes qw(time sleep);
 use WSClient;
 
-plan tests => 127, need_module('websession');
+plan tests => 142, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 my $user = Apache::Test::vars('user') || 'nobody';
@@ -242,6 +242,39 @@ for my $st (1, 2, 255) {
     is $ws->status, 101, '/ws/killself: 101';
     $ws->send_text('one');
     expect_close($ws, 4309, qr/signal 9\b/, '... killed by SIGKILL (4300 + 9)');
+}
+
+# ---- resource limits: RLimitCPU, RLimitMEM, RLimitNPROC, as for CGI ------------
+
+{
+    my $ws = WSClient->connect('/rlimits', [], $port);
+    is $ws->status, 101, '/rlimits (RLimitCPU 7 9, RLimitMEM 805306368 1073741824,'
+                         . ' RLimitNPROC 1000 1100): 101';
+    my @lines = read_until($ws, qr/^--end--$/);
+    my %lim = map { /^(Max \S+(?: \S+)*?)\s{2,}(\S+)\s+(\S+)/ ? ($1, "$2 $3") : () } @lines;
+    is $lim{'Max cpu time'}, '7 9', '... the script runs with RLimitCPU (cpu time, soft and hard)';
+    is $lim{'Max address space'}, '805306368 1073741824',
+        '... with RLimitMEM as its address space (as mod_cgid)';
+    is $lim{'Max processes'}, '1000 1100', '... with RLimitNPROC';
+    my($ids) = grep { /^pid / } @lines;
+    like $ids // '', qr/^pid (\d+) pgrp \1 session (?!\1$)\d+$/,
+        '... and, as without limits, leads its own process group in the keeper\'s session';
+    is join(' ', grep { /^Sig(?:Blk|Ign):/ } @lines),
+       "SigBlk:\t0000000000000000 SigIgn:\t0000000000000000",
+       '... with no signal blocked or ignored (the keeper ignores SIGPIPE and others)';
+    expect_close($ws, 1000, qr/status 0/, '... then it exits');
+}
+{
+    my $t0 = time;
+    my $ws = WSClient->connect('/rlimit-cpu', [], $port);
+    is $ws->status, 101, '/rlimit-cpu (RLimitCPU 1 1, a script that spins): 101';
+    my $f = $ws->recv_message(10);
+    is $f && $f->{payload}, 'spinning', '... it starts spinning';
+    expect_close($ws, 4309, qr/^script killed by signal 9$/,
+                 '... the kernel kills it at 1 s of CPU (SIGKILL at the hard limit)');
+    my $took = time - $t0;
+    ok $took < 15, sprintf '... %.1f s after the handshake (under 15 s on a loaded machine)',
+                           $took;
 }
 
 # ---- stderr goes to the error log -------------------------------------------
@@ -518,7 +551,8 @@ sub all_gone {
     if (open my $fh, '<', WSClient::ids_file()) {
         while (<$fh>) {
             chomp;
-            $ids{$_} = 1 if /^[A-Za-z0-9_-]{32}$/;
+            # the secret of an id, routed (<secret>.<route>) or not
+            $ids{$1} = 1 if /^([A-Za-z0-9_-]{32})(?:\.[A-Za-z0-9_-]{1,32})?$/;
         }
     }
     ok $ids{$ab_id} && WSClient::log_since(0) =~ /WS00005: \[\Q$ab_fp\E\] new session/,

@@ -11,7 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use WSClient;
 
-plan tests => 5, need_module('websession');
+plan tests => 8, need_module('websession');
 
 my $port = Apache::Test::vars('port');
 my $log  = WSClient::log_offset();
@@ -21,6 +21,16 @@ is $ws->header('WebSession-Error'), 'script-failed', '... WebSession-Error: scri
 ok WSClient::wait_log(qr/WS02043: .*cannot execute \/nonexistent\/websession-program: No such file/, 10, $log),
     '... the keeper logs that it cannot execute the program, and why';
 ok WSClient::wait_log(qr/WS00004: .*not started/, 10, $log), '... the worker logs the refusal';
+
+# The same with a resource limit (RLimitCPU), where the keeper starts the
+# script with fork and exec instead of posix_spawn: the exec failure still
+# comes back at once.
+$log = WSClient::log_offset();
+$ws  = WSClient->connect('/broken-limited', [], $port);
+is $ws->status, 500, 'upgrade to /broken-limited (program missing, RLimitCPU 5): 500';
+is $ws->header('WebSession-Error'), 'script-failed', '... WebSession-Error: script-failed';
+ok WSClient::wait_log(qr/WS02043: .*cannot execute \/nonexistent\/websession-program: No such file/, 10, $log),
+    '... the keeper logs that it cannot execute the program, and why';
 
 my $ok = WSClient->connect('/ws/echo', [], $port);
 is $ok->status, 101, 'a session elsewhere still starts';

@@ -74,7 +74,7 @@ my $httpd = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local 
 chomp $httpd;
 my $off = WSClient::log_offset();
 socket(my $fake, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
-connect($fake, pack_sockaddr_un("\0mod_websession/$httpd/spawner"))
+connect($fake, pack_sockaddr_un("\0" . (WSClient::spawner_socket($httpd) // 'none')))
     or die "connect to the spawner: $!";
 syswrite $fake, pack('VVV', 0x57535331, 7, 32) . ("\0" x 32);
 my $got = sysread $fake, my $buf, 64;

@@ -4,8 +4,10 @@
 # try each door and each gets a specific refusal:
 #  - another user (daemon) that even holds a live session's id asks its
 #    keeper to attach: closed without a reply, WS02016, the session goes on;
-#  - another user sends the spawner a complete spawn request: the keeper
-#    forked for it logs WS02053 and never reads it (no script runs);
+#  - another user sends the spawner a complete spawn request: the spawner
+#    refuses it as it accepts it (WS01012, or counted into a later WS01013:
+#    refusals are logged at a bounded rate), reads none of it and forks
+#    nothing for it (no keeper logs WS02053; no script runs);
 #  - httpd's own User (not root) hands the spawner a log descriptor, as
 #    httpd's parent does after a restart: WS01011, and scripts' stderr
 #    still reaches the real error log, not that file; handed to a live
@@ -39,7 +41,7 @@ my($IPC_SPAWN, $IPC_HELLO, $IPC_LOGFD) = (1, 2, 5);
 
 my $httpd = do { open my $fh, '<', "$vars->{t_logs}/httpd.pid" or die $!; local $/; <$fh> };
 chomp $httpd;
-my $spawner = "mod_websession/$httpd/spawner";
+my $spawner = WSClient::spawner_socket($httpd) or die "no spawner socket for httpd $httpd\n";
 
 sub text { my $m = $_[0]->recv_message(10); return $m ? $m->{payload} : '(nothing)' }
 
@@ -52,25 +54,6 @@ sub proc_ids {
         $id{$1} = $2 if /^(Uid|Gid):\s+(\d+)/;
     }
     return ($id{Uid}, $id{Gid});
-}
-
-# The abstract name a keeper listens on ("mod_websession/<httpd>/k<slot>.<gen>"),
-# found by its socket inodes in /proc/net/unix.
-sub keeper_socket {
-    my($pid) = @_;
-    my %mine;
-    opendir my $d, "/proc/$pid/fd" or return;
-    for (readdir $d) {
-        my $l = readlink "/proc/$pid/fd/$_" // next;
-        $mine{$1} = 1 if $l =~ /^socket:\[(\d+)\]$/;
-    }
-    open my $fh, '<', '/proc/net/unix' or return;
-    while (<$fh>) {
-        my @f = split;
-        next unless @f >= 8 && $mine{ $f[6] };
-        return substr($f[7], 1) if $f[7] =~ m{^\@mod_websession/\Q$httpd\E/k\d+\.\d+$};
-    }
-    return;
 }
 
 # Connect to an abstract socket, send $bytes, and tell what came back:
@@ -133,7 +116,7 @@ is $ws->status, 101, 'a session on /ws/count: 101';
 $ws->send_text('a');
 is text($ws), '1 a', '... round trip: 1 a';
 my($user_uid, $user_gid) = $keeper ? proc_ids($keeper) : ();
-my $ksock = $keeper && keeper_socket($keeper);
+my $ksock = $keeper && WSClient::keeper_socket($keeper);
 ok $ksock && defined $user_uid && $user_uid != 0 && $user_uid != $stranger_uid,
     sprintf 'its keeper (pid %s) runs as httpd\'s User (uid %s) and listens on @%s',
             $keeper // '?', $user_uid // '?', $ksock // '?';
@@ -173,11 +156,14 @@ $off = WSClient::log_offset();
 $got = as_user($stranger_uid, $stranger_gid,
                sub { knock($spawner, pack('VVV', $MAGIC, $IPC_SPAWN, length $spawn) . $spawn) });
 is $got, 'closed', "a spawn request from uid $stranger_uid: closed, no reply";
-ok logged(qr/WS02053: keeper refused a spawn request from a process of another user/, $off),
-    '... WS02053 logged';
+# The first refusal in 10 s is logged at once; otherwise it is counted into
+# the next summary, due within 10 s.
+ok logged(qr/WS01012: refused a connection from uid $stranger_uid \(pid \d+\): only httpd's User|WS01013: refused \d+ connection\(s\) from processes of other users since the last such line \(the latest from uid $stranger_uid,/,
+          $off, 12),
+    '... refused by the spawner as it accepted it (WS01012 or WS01013)';
 select undef, undef, undef, 0.5;
-unlike WSClient::log_since($off), qr/\Q$forged_fp\E/,
-    '... and the request was never read (no log line names its session)';
+unlike WSClient::log_since($off), qr/\Q$forged_fp\E|WS02053/,
+    '... never read (no log line names its session), no keeper forked for it (no WS02053)';
 # A backstop only: had the request been read, the keeper would start the
 # command, find the slot not reserved for it (WS02044) and kill it, most
 # often before it ran; the log line above is the deterministic check.
@@ -214,7 +200,7 @@ is -s $trap, 0, '... and nothing went to the offered file';
 
 # The spawner forwards the log to live keepers on their own sockets: there,
 # too, a process of httpd's User that is not the spawner is refused.
-my $se_sock = $se_keeper && keeper_socket($se_keeper);
+my $se_sock = $se_keeper && WSClient::keeper_socket($se_keeper);
 $off = WSClient::log_offset();
 $r = run_json_client($python, $helper, '--socket', $se_sock // 'none', '--file', $trap,
                      '--uid', $user_uid, '--gid', $user_gid);

@@ -25,13 +25,12 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
-use File::Spec::Functions qw(catfile catdir);
-use File::Temp qw(tempdir);
+use File::Spec::Functions qw(catfile);
 use FindBin;
-use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use lib "$FindBin::Bin/lib";
 use CheckRun;
+use PrivateHttpd qw(get_ok alive poll_until);
 
 my $vars     = Apache::Test::vars();
 my $port     = $vars->{port};
@@ -100,24 +99,21 @@ ok get_ok($port), '(b) httpd answers a GET afterwards';
 # ---------------------------------------------------------------------------
 # (c) child recycling, on an httpd of its own
 
-my ($conf, $dir, @ports) = recycle_config();
-my ($r_pidfile, $r_errlog) = (catfile($dir // '', 'httpd.pid'), catfile($dir // '', 'error_log'));
-my $started;
-END { stop_recycled() if $started }
+my $recycled = PrivateHttpd->new(edit => \&recycle_edit);
+diag 'recycling configuration: ' . PrivateHttpd->error unless $recycled;
 
 SKIP: {
-    skip 'cannot make the recycling configuration (see diag)', scalar @RECYCLE unless $conf;
-    my $cmd = "$vars->{httpd} -d $vars->{serverroot} -f $conf -k start";
-    my $out = qx{$cmd 2>&1};
-    $started = 1;
-    my $up = poll_until(30, sub { -s $r_pidfile && get_ok($ports[0]) });
-    ok $up, "(c) $cmd: answers on port $ports[0]" or diag $out;
+    skip 'cannot make the recycling configuration (see diag)', scalar @RECYCLE unless $recycled;
+    my($conf, $r_errlog) = ($recycled->conf, $recycled->errlog);
+    my $up = $recycled->start;
+    ok $up, sprintf('(c) %s: answers on port %d', $recycled->command('start'), $recycled->port)
+        or diag $recycled->output;
     skip 'the recycling httpd did not start', @RECYCLE - 1 unless $up;
 
     my $logpos = -s $r_errlog;
     my $t0 = time;
     my $r = run_python_checks(
-        cmd => ['timeout', 120, $python, $client, 'resumes', '--port', $ports[0],
+        cmd => ['timeout', 120, $python, $client, 'resumes', '--port', $recycled->port,
                 '--resumes', 30, '--leave-open'],
         checks => [ @RECYCLE[1, 2] ]);
     diag "client output:\n$r->{output}" if @{ $r->{failed} };
@@ -141,16 +137,15 @@ SKIP: {
 
     # What must end with this httpd: all its descendants (the spawner, the
     # keepers, the scripts; the client left its session waiting).
-    my $parent = read_pid($r_pidfile);
+    my $parent = $recycled->pid;
     my @noted = descendants($parent);
     my ($spawner) = (slurp($r_errlog) // '') =~ /.*WS01004: spawner (\d+) ready/s;
     my @keepers = grep { ppid_of($_) == ($spawner // -1) } @noted;
     my %is_keeper = map { $_ => 1 } @keepers;
     my @scripts = grep { $is_keeper{ ppid_of($_) } } @noted;
     my $t1 = time;
-    qx{$vars->{httpd} -d $vars->{serverroot} -f $conf -k stop 2>&1};
+    $recycled->stop;
     my $gone = poll_until(10, sub { !grep { alive($_) } $parent, @noted });
-    $started = 0 if $gone;
     my @left = grep { alive($_) } $parent, @noted;
     my @mention = grep { cmdline($_) =~ /\Q$conf\E/ } all_pids();
     ok $gone && !@mention && $spawner && @keepers && @scripts,
@@ -163,99 +158,25 @@ SKIP: {
 # ---------------------------------------------------------------------------
 # helpers
 
-# A copy of the generated httpd.conf and extra.conf: MaxConnectionsPerChild 1,
-# three free ports instead of the harness's, everything under t_logs (pid
-# file, logs, runtime directory, cgid socket, TLS session cache) in a
-# directory of its own, with a copy of the certificate.
-sub recycle_config {
-    my $confdir = catdir($vars->{serverroot}, 'conf');
-    my ($main, $extra) = map { slurp(catfile($confdir, $_)) } 'httpd.conf', 'extra.conf';
-    unless (defined $main && defined $extra) {
-        diag "cannot read $confdir/httpd.conf or extra.conf";
-        return;
-    }
-    my $d = tempdir('websession-recycle-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    chmod 0755, $d;
-    mkdir catdir($d, 'ssl');
-    mkdir catdir($d, 'state');
-    for (qw(server.crt server.key)) {
-        my $src = catfile($t_logs, 'ssl', $_);
-        system('cp', '-p', $src, catfile($d, 'ssl', $_)) if -e $src;
-    }
-    my @old = grep { $_ } $port, $vars->{vhost2_port}, $tls_port;
-    my @new = free_ports(scalar @old) or do { diag 'no free ports'; return };
-    my $extra_path = catfile($d, 'extra.conf');
-    my $state = catdir($vars->{serverroot}, 'state');
-    for my $text ($main, $extra) {
-        $text =~ s/\Q$t_logs\E/$d/g;
-        $text =~ s/\Q$state\E/$d\/state/g;
-        for my $i (0 .. $#old) {
-            $text =~ s/:$old[$i]\b/:$new[$i]/g;
-        }
-    }
-    my $n = $main =~ s/^(\s*Include\s+)"?\Q$confdir\E\/extra\.conf"?\s*$/$1"$extra_path"/mg;
-    my $m = $extra =~ s/^(\s*MaxConnectionsPerChild\s+)\d+/${1}1/mg;
-    # More children standing by: httpd replaces exited ones only once a
-    # second, so with two a reconnect would often wait for one.
+# The recycling httpd's changes to a copy of the harness's configuration
+# (PrivateHttpd): MaxConnectionsPerChild 1, and more children standing by:
+# httpd replaces exited ones only once a second, so with two a reconnect
+# would often wait for one.
+sub recycle_edit {
+    my($extra) = @_;
+    my $m = $$extra =~ s/^(\s*MaxConnectionsPerChild\s+)\d+/${1}1/mg;
     my %more = (StartServers => 8, ServerLimit => 16, MaxRequestWorkers => 64,
                 MinSpareThreads => 32, MaxSpareThreads => 64);
     my $k = 0;
-    $k += $extra =~ s/^(\s*$_\s+)\d+/$1$more{$_}/mg for sort keys %more;
-    unless ($n == 1 && $m == 1 && $k == keys %more) {
-        diag "recycling config: $n Include lines, $m MaxConnectionsPerChild lines,"
-           . " $k event MPM limits replaced";
-        return;
-    }
-    my $conf = catfile($d, 'httpd.conf');
-    spew($conf, $main);
-    spew($extra_path, $extra);
-    return ($conf, $d, @new);
-}
-
-sub free_ports {
-    my $want = shift;
-    my @p;
-    for my $p ($port + 20 .. $port + 200) {
-        my $s = IO::Socket::INET->new(LocalAddr => '0.0.0.0', LocalPort => $p,
-                                      Listen => 1, ReuseAddr => 1) or next;
-        close $s;
-        push @p, $p;
-        return @p if @p == $want;
-    }
-    return;
-}
-
-sub stop_recycled {
-    local $?;
-    return unless $conf;
-    system("$vars->{httpd} -d $vars->{serverroot} -f $conf -k stop >/dev/null 2>&1");
-    poll_until(10, sub { my $p = read_pid($r_pidfile); !($p && alive($p)) });
+    $k += $$extra =~ s/^(\s*$_\s+)\d+/$1$more{$_}/mg for sort keys %more;
+    return $m == 1 && $k == keys %more ? ''
+         : "$m MaxConnectionsPerChild lines, $k event MPM limits replaced";
 }
 
 sub slurp {
     open my $fh, '<', $_[0] or return undef;
     local $/;
     return <$fh>;
-}
-
-sub spew {
-    open my $fh, '>', $_[0] or die "$_[0]: $!";
-    print $fh $_[1];
-    close $fh or die "$_[0]: $!";
-}
-
-sub read_pid {
-    my $t = slurp($_[0]) // '';
-    return $t =~ /(\d+)/ ? $1 : undef;
-}
-
-sub get_ok {
-    my $p = shift;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, Timeout => 5)
-        or return 0;
-    print $s "GET /ws/index.html HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    my $line = <$s> // '';
-    return $line =~ m{^HTTP/1\.\d 200};
 }
 
 sub all_pids {
@@ -285,21 +206,4 @@ sub descendants {
         for (@{ $kids{$p} || [] }) { push @out, $_; push @queue, $_ }
     }
     return @out;
-}
-
-# A process that exited but was not reaped yet (zombie) counts as gone.
-sub alive {
-    my $pid = shift;
-    my $s = slurp("/proc/$pid/stat") // return 0;
-    return $s !~ /^\d+ \(.*\) Z/s;
-}
-
-sub poll_until {
-    my ($secs, $cond) = @_;
-    my $end = time + $secs;
-    while (1) {
-        return 1 if $cond->();
-        return 0 if time > $end;
-        sleep 0.2;
-    }
 }

@@ -8,9 +8,10 @@
 # one), heartbeats, a POST taken in part while the buffer toward the script
 # is full, the client's C (last in its POST) and the script's exit as close
 # events, resumes across sse, poll and WebSocket (4400 for plain WebSocket
-# sessions, 4409 for a resume point never sent, 409 stale-request for a
-# down request older than an acknowledgement), every refusal with its
-# status and WebSession-Error token, TLS, 40 open streams with 8 worker
+# sessions, 400 protocol-mismatch for a POST to one, 4409 for a resume
+# point never sent, 409 stale-request for a down request older than an
+# acknowledgement), every refusal with its status and WebSession-Error
+# token, TLS, 40 open streams with 8 worker
 # threads, and the reference client (tools/websession_client.py,
 # tools/websession-cat) over both transports.
 #
@@ -92,8 +93,11 @@ my @CHECKS = (
     [ plain_ws_to_sse_4400        => 'a plain WebSocket session resumed over sse: 200, close event 4400, no data' ],
     [ plain_ws_to_poll_4400       => '... over poll: the same' ],
     [ plain_ws_survives_4400      => '... and the plain session goes on ("b" -> "2 b")' ],
+    [ post_plain_ws_400           => '... a POST with its Session-ID ("Dx", "C1000", sequence 1): 400 protocol-mismatch' ],
+    [ post_plain_ws_nothing_taken => '... and none of its records is taken: "c" -> "3 c", no close' ],
     [ sse_to_plain_ws_4400        => 'a session started over sse resumed as a plain WebSocket: close 4400' ],
     [ resume_beyond_4409          => 'WebSession-Received above what the server sent: close event 4409' ],
+    [ get_flood_1008              => '6 MiB right behind a new sse request: 200, the comment, the close event 1008 "more than 4 MiB sent right behind the handshake", the end' ],
     [ get_bad_transport_400       => 'WebSession-Transport: longpoll: 400 bad-request' ],
     [ get_transport_websocket_400 => 'WebSession-Transport: websocket: 400 bad-request' ],
     [ get_received_missing_400    => 'no WebSession-Received: 400 bad-request' ],

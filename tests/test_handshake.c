@@ -397,7 +397,7 @@ static void test_origin_policy(void)
 static void test_ids(void)
 {
     unsigned char s[WS_SECRET_LEN], d[WS_SECRET_LEN];
-    char id[WS_ID_LEN + 1], bad[WS_ID_LEN + 8];
+    char id[WS_ID_MAX + 1], bad[WS_ID_MAX + 8];
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint32_t x = 2463534242u;
@@ -406,23 +406,23 @@ static void test_ids(void)
     CHECK(WS_ID_LEN == (WS_SECRET_LEN * 8 + 5) / 6);
 
     memset(s, 0, sizeof(s));
-    ws_id_encode(s, id);
+    ws_id_encode(s, NULL, id);
     CHECK(strlen(id) == WS_ID_LEN && strspn(id, "A") == WS_ID_LEN);
     memset(s, 0xFF, sizeof(s));
-    ws_id_encode(s, id);
+    ws_id_encode(s, NULL, id);
     CHECK(strspn(id, "_") == WS_ID_LEN);
     for (i = 0; i < WS_SECRET_LEN; i += 3) {
         s[i] = 0xFB; s[i + 1] = 0xEF; s[i + 2] = 0xBE;      /* "++++" in base64 */
     }
-    ws_id_encode(s, id);
+    ws_id_encode(s, NULL, id);
     CHECK(strspn(id, "-") == WS_ID_LEN);
     /* A known vector: "Many hands make light work." is the classic. */
     memcpy(s, "Many hands make light wo", WS_SECRET_LEN);
-    ws_id_encode(s, id);
+    ws_id_encode(s, NULL, id);
     CHECK(strcmp(id, "TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdv") == 0);
-    CHECK(ws_id_decode(id, d) && memcmp(d, s, WS_SECRET_LEN) == 0);
-    CHECK(ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d));
-    CHECK(ws_id_decode("________________________________", d));
+    CHECK(ws_id_decode(id, d, NULL) && memcmp(d, s, WS_SECRET_LEN) == 0);
+    CHECK(ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d, NULL));
+    CHECK(ws_id_decode("________________________________", d, NULL));
 
     /* Random round trips, and every alphabet character decodes. */
     all = 1;
@@ -431,10 +431,10 @@ static void test_ids(void)
             x ^= x << 13; x ^= x >> 17; x ^= x << 5;
             s[i] = (unsigned char)x;
         }
-        ws_id_encode(s, id);
+        ws_id_encode(s, NULL, id);
         if (strlen(id) != WS_ID_LEN || strspn(id, alphabet) != WS_ID_LEN) all = 0;
         memset(d, 0, sizeof(d));
-        if (!ws_id_decode(id, d) || memcmp(d, s, WS_SECRET_LEN) != 0) all = 0;
+        if (!ws_id_decode(id, d, NULL) || memcmp(d, s, WS_SECRET_LEN) != 0) all = 0;
     }
     CHECK(all);
     all = 1;
@@ -442,20 +442,20 @@ static void test_ids(void)
         memset(id, 'A', WS_ID_LEN);
         id[WS_ID_LEN] = 0;
         id[i % WS_ID_LEN] = alphabet[i];
-        if (!ws_id_decode(id, d)) all = 0;
-        ws_id_encode(d, bad);
+        if (!ws_id_decode(id, d, NULL)) all = 0;
+        ws_id_encode(d, NULL, bad);
         if (strcmp(bad, id) != 0) all = 0;
     }
     CHECK(all);
 
     /* Rejections: lengths, alphabet, NUL; secret untouched on failure. */
     memset(d, 0x5A, sizeof(d));
-    CHECK(!ws_id_decode(NULL, d));
-    CHECK(!ws_id_decode("", d));
-    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d));     /* 31 */
-    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d));   /* 33 */
-    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", d));
-    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d));
+    CHECK(!ws_id_decode(NULL, d, NULL));
+    CHECK(!ws_id_decode("", d, NULL));
+    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d, NULL));     /* 31 */
+    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d, NULL));   /* 33 */
+    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", d, NULL));
+    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", d, NULL));
     {
         static const char badc[] = "+/=. \t\n*%!~\"\x7f\x80\xc3\xff";
         size_t c;
@@ -465,13 +465,13 @@ static void test_ids(void)
                 memset(bad, 'Q', WS_ID_LEN);
                 bad[WS_ID_LEN] = 0;
                 bad[i] = badc[c];
-                if (ws_id_decode(bad, d)) all = 0;
+                if (ws_id_decode(bad, d, NULL)) all = 0;
             }
             /* A NUL inside makes it short. */
             memset(bad, 'Q', WS_ID_LEN + 4);
             bad[WS_ID_LEN + 4] = 0;
             bad[i] = 0;
-            if (ws_id_decode(bad, d)) all = 0;
+            if (ws_id_decode(bad, d, NULL)) all = 0;
         }
         CHECK(all);
         /* Every byte value that is not in the alphabet, at one position. */
@@ -481,15 +481,77 @@ static void test_ids(void)
             memset(bad, 'Q', WS_ID_LEN);
             bad[WS_ID_LEN] = 0;
             bad[7] = (char)c;
-            ok = ws_id_decode(bad, d);
+            ok = ws_id_decode(bad, d, NULL);
             if (ok != (strchr(alphabet, (int)c) != NULL)) all = 0;
         }
         CHECK(all);
     }
     memset(s, 0x5A, sizeof(s));
     memset(d, 0x5A, sizeof(d));
-    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+", d));
+    CHECK(!ws_id_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+", d, NULL));
     CHECK(memcmp(d, s, WS_SECRET_LEN) == 0);
+}
+
+/* Ids with a route: "<secret>.<route>", the balancers' convention. */
+static void test_routed_ids(void)
+{
+    unsigned char s[WS_SECRET_LEN], d[WS_SECRET_LEN], keep[WS_SECRET_LEN];
+    char id[WS_ID_MAX + 1], buf[WS_ID_MAX + 16];
+    const char *route;
+    static const char plain[] = "TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdv";
+    static const char longest[] = "abcdefghijklmnopqrstuvwxyz012345";   /* 32 */
+    static const char *const bad_routes[] = {
+        "", ".", "a.b", "a b", "a+b", "a/b", "a=b", "a;b", "a,b", "\xc3\xa9",
+        "abcdefghijklmnopqrstuvwxyz0123456", /* 33 */ NULL
+    };
+    int i;
+
+    CHECK(WS_ID_MAX == WS_ID_LEN + 1 + WS_ROUTE_MAX);
+    CHECK(ws_route_valid("node1") && ws_route_valid("a") && ws_route_valid("A-z_0"));
+    CHECK(ws_route_valid(longest));
+    CHECK(!ws_route_valid(NULL));
+    for (i = 0; bad_routes[i]; i++) {
+        CHECK(!ws_route_valid(bad_routes[i]));
+    }
+
+    memcpy(s, "Many hands make light wo", WS_SECRET_LEN);
+    ws_id_encode(s, "node1", id);
+    CHECK(strcmp(id, "TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdv.node1") == 0);
+    route = "unset";
+    memset(d, 0, sizeof(d));
+    CHECK(ws_id_decode(id, d, &route) && memcmp(d, s, WS_SECRET_LEN) == 0);
+    CHECK(route == id + WS_ID_LEN + 1 && strcmp(route, "node1") == 0);
+    /* Without a route: *route is set to NULL. */
+    route = "unset";
+    CHECK(ws_id_decode(plain, d, &route) && route == NULL);
+    /* The longest route fits WS_ID_MAX. */
+    ws_id_encode(s, longest, id);
+    CHECK(strlen(id) == WS_ID_MAX && strcmp(id + WS_ID_LEN + 1, longest) == 0);
+    CHECK(ws_id_decode(id, d, &route) && strcmp(route, longest) == 0);
+    /* An invalid route is not written. */
+    ws_id_encode(s, "a.b", id);
+    CHECK(strcmp(id, plain) == 0);
+    ws_id_encode(s, "", id);
+    CHECK(strcmp(id, plain) == 0);
+
+    /* Malformed: bad routes, no dot, a bad secret before a good route;
+     * secret and route untouched. */
+    memset(keep, 0x5A, sizeof(keep));
+    for (i = 0; bad_routes[i]; i++) {
+        snprintf(buf, sizeof(buf), "%s.%s", plain, bad_routes[i]);
+        memcpy(d, keep, sizeof(d));
+        route = "unset";
+        CHECK(!ws_id_decode(buf, d, &route));
+        CHECK(memcmp(d, keep, WS_SECRET_LEN) == 0 && strcmp(route, "unset") == 0);
+    }
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdvnode1", d, &route));
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdv-node1", d, &route));
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHd.node1", d, &route));   /* 31 */
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdvX.node1", d, &route)); /* 33 */
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHd+.node1", d, &route));
+    CHECK(!ws_id_decode("TWFueSBoYW5kcyBtYWtlIGxpZ2h0IHdv.node1.x", d, &route));
+    CHECK(!ws_id_decode(".node1", d, &route));
+    CHECK(memcmp(d, keep, WS_SECRET_LEN) == 0);
 }
 
 static void test_pubid(void)
@@ -520,6 +582,7 @@ int main(void)
     test_origin_normalise();
     test_origin_policy();
     test_ids();
+    test_routed_ids();
     test_pubid();
     {
         char out[40];

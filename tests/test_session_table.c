@@ -730,25 +730,46 @@ static void test_per_client(void)
     free(mem);
 }
 
+static apr_uint32_t dead_pid;
+
+static int alive_unless_dead(apr_uint32_t pid)
+{
+    return pid != dead_pid;
+}
+
 static void test_relays(void)
 {
     void *mem = new_mem(4);
     ws_table *t = ws_table_format(mem, 4);
+    unsigned a, b, c;
 
+    dead_pid = 0;
     CHECK(ws_table_relays(t) == 0);
-    CHECK(ws_table_relay_take(t, 2) == 1);
-    CHECK(ws_table_relay_take(t, 2) == 1);
-    CHECK(ws_table_relay_take(t, 2) == 0);      /* the limit: nothing counted */
+    CHECK((a = ws_table_relay_take(t, 2, 100, alive_unless_dead)) > 0);
+    CHECK((b = ws_table_relay_take(t, 2, 200, alive_unless_dead)) > 0 && b != a);
+    CHECK(ws_table_relay_take(t, 2, 300, alive_unless_dead) == 0);     /* both held */
     CHECK(ws_table_relays(t) == 2);
-    CHECK(ws_table_relay_take(t, 0) == 0);
-    ws_table_relay_give(t);
+    CHECK(ws_table_relay_take(t, 0, 300, alive_unless_dead) == 0);
+    CHECK(ws_table_relay_take(t, 2, 0, alive_unless_dead) == 0);       /* no pid, no place */
+    ws_table_relay_give(t, a, 999);             /* not its holder: nothing changes */
+    CHECK(ws_table_relays(t) == 2);
+    ws_table_relay_give(t, a, 100);
     CHECK(ws_table_relays(t) == 1);
-    CHECK(ws_table_relay_take(t, 2) == 1);
-    ws_table_relay_give(t);
-    ws_table_relay_give(t);
-    ws_table_relay_give(t);                     /* one too many: stays at 0 */
-    CHECK(ws_table_relays(t) == 0);
-    CHECK(ws_table_relay_take(t, 1) == 1);
+    ws_table_relay_give(t, a, 100);             /* given twice: still one */
+    ws_table_relay_give(t, 0, 100);
+    ws_table_relay_give(t, WS_RELAY_MAX + 1, 100);
+    CHECK(ws_table_relays(t) == 1);
+    /* A worker that died holding places: they are taken over, but only
+     * when no place is free. */
+    CHECK((c = ws_table_relay_take(t, 2, 300, alive_unless_dead)) > 0);
+    dead_pid = 300;
+    CHECK(ws_table_relay_take(t, 3, 400, alive_unless_dead) == 3);      /* a free one first */
+    CHECK(ws_table_relay_take(t, 3, 500, alive_unless_dead) == c);      /* then the dead one */
+    CHECK(ws_table_relay_take(t, 3, 600, alive_unless_dead) == 0);
+    CHECK(ws_table_relay_take(t, 3, 600, NULL) == 0);
+    ws_table_relay_give(t, c, 300);             /* the dead holder's late give: ignored */
+    CHECK(ws_table_relays(t) == 3);
+    CHECK(ws_table_relay_take(t, WS_RELAY_MAX + 10, 700, NULL) == 4);   /* max is capped */
     free(mem);
 }
 

@@ -86,8 +86,10 @@ CHECKS = [
     # resume across transports
     "ws_v1_to_sse", "sse_to_ws_v1", "poll_to_sse", "sse_to_poll",
     "plain_ws_to_sse_4400", "plain_ws_to_poll_4400", "plain_ws_survives_4400",
-    "sse_to_plain_ws_4400",
+    "post_plain_ws_400", "post_plain_ws_nothing_taken", "sse_to_plain_ws_4400",
     "resume_beyond_4409",
+    # more than 4 MiB behind a down request's head
+    "get_flood_1008",
     # refused GETs
     "get_bad_transport_400", "get_transport_websocket_400",
     "get_received_missing_400", "get_received_malformed_400",
@@ -934,6 +936,19 @@ class Run(CheckRun):
         await c.send("b")
         got = await self.ws_next(c, skip_acks=False)
         self.check("plain_ws_survives_4400", got == ("msg", "2 b"), "plain resume: 'b' -> %r" % (got,))
+        # ... nor be reached by a POST: refused, and none of its records (a
+        # D numbered as the first, a C) is taken
+        st, err, text, _ = await self.post("/ws/count", psid, 1, recs("Dx", "C1000"))
+        self.check("post_plain_ws_400", (st, err) == (400, "protocol-mismatch"),
+                   "%s %s %r" % (st, err, text))
+        try:
+            await c.send("c")
+        except Exception:
+            pass                      # (closed: what ws_next reports)
+        got = await self.ws_next(c, skip_acks=False)
+        self.check("post_plain_ws_nothing_taken", got == ("msg", "3 c"),
+                   "after the POST, plain 'c' -> %r (want '3 c': 'x' not delivered, no close)"
+                   % (got,))
         await asyncio.wait_for(c.close(1000), self.t)
 
         # a session started over sse resumed as a plain WebSocket: 4400
@@ -960,6 +975,43 @@ class Run(CheckRun):
         self.check("resume_beyond_4409", r.status == 200 and ms and ms[-1][:2] == ("close", 4409)
                    and not data_msgs(ms) and how == "eof", "%s %r, %s" % (r.status, ms, how))
         r.writer.close()
+
+    # -- a flood behind a down request ---------------------------------------------------
+
+    async def flood(self):
+        """6 MiB right behind a new sse request's head, more than an attach
+        may carry (4 MiB): the stream is the comment and the close event 1008,
+        then its end.  Whether httpd's first read after the headers finds
+        more than 4 MiB waiting is a race with our writes; queued at once in
+        a large send buffer it nearly always does, and an attempt where it
+        all fitted (the stream goes on with I and R) is made again, up to 5
+        times."""
+        head = ("GET /ws/count HTTP/1.1\r\nHost: localhost:%d\r\nWebSession-Transport: sse\r\n"
+                "WebSession-Received: 0\r\nAccept: text/event-stream\r\n\r\n"
+                % self.a.port).encode()
+        for attempt in range(1, 6):
+            s = socket.socket()
+            try:
+                s.setsockopt(socket.SOL_SOCKET, 32, 64 << 20)   # SO_SNDBUFFORCE (root)
+            except OSError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 20)
+            s.connect((self.a.host, self.a.port))
+            s.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=s, limit=1 << 26)
+            writer.write(head + b"x" * (6 << 20))
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.t)
+            status = int(raw.split(b" ")[1])
+            r = Resp(reader, writer, status, [], raw)
+            ms, how = await r.msgs(self.t, count=2)
+            if status != 200 or ms[1:2] == [] or ms[1][0] != "text" or ms[1][1][:1] != "I":
+                break
+            r.close()                 # it all fitted: the session started; again
+        rest, how = await r.msgs(self.t)
+        r.close()
+        self.check("get_flood_1008", status == 200 and ms == [
+                       ("comment", V1), ("close", 1008, "more than 4 MiB sent right behind the handshake")]
+                   and not rest and how == "eof",
+                   "%d attempt(s): %s %r, then %r, %s" % (attempt, status, ms, rest, how))
 
     # -- refusals ---------------------------------------------------------------------
 
@@ -1548,7 +1600,7 @@ class Run(CheckRun):
     async def main(self):
         steps = [self.sse_basics, self.poll, self.framed, self.exits, self.server_closes,
                  self.cross,
-                 self.bad_gets, self.bad_posts, self.buffer_full, self.acks_behind_full,
+                 self.flood, self.bad_gets, self.bad_posts, self.buffer_full, self.acks_behind_full,
                  self.ping, self.workers,
                  self.client]
         if self.a.tls_port:

@@ -342,7 +342,7 @@ class Run(CheckRun):
         return int(m.group(1)) if m else None
 
     def keeper_socket(self, pid):
-        """The abstract name the keeper listens on (as t/15_local_peers.t finds it)."""
+        """The abstract name the keeper listens on (as t/lib/WSClient.pm finds it)."""
         inodes = set()
         for fd in os.listdir("/proc/%d/fd" % pid):
             try:
@@ -351,7 +351,7 @@ class Run(CheckRun):
                 continue
             if m:
                 inodes.add(m.group(1))
-        pat = re.compile(r"^@mod_websession/%s/k\d+\.\d+$" % re.escape(self.httpd))
+        pat = re.compile(r"^@mod_websession/%s/k\d+\.\d+\.[0-9a-f]{32}$" % re.escape(self.httpd))
         with open("/proc/net/unix") as f:
             for line in f:
                 fl = line.split()

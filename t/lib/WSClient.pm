@@ -13,6 +13,8 @@
 #   my($ws, $fp, $keeper) = WSClient->connect_keeper($path, $headers, $port)
 #   WSClient->connect_in_keeper($keeper, $path, $headers, $port): a session
 #                     served by that (waiting) keeper
+#   WSClient::spawner_socket($httpd_pid), WSClient::keeper_socket($keeper_pid):
+#                     the abstract names of the module's sockets (no "@")
 #
 # connect() sends a complete, valid RFC 6455 handshake by default (to
 # 127.0.0.1, Host: localhost:<port>). Headers given as name => value pairs
@@ -20,7 +22,9 @@
 # of undef removes it. Options after the port: method, proto ('HTTP/1.0'),
 # key, timeout, host, from (the local address to connect from, e.g.
 # 127.0.0.2 to be another client), early (bytes sent in the same write as
-# the request, e.g. frames pipelined behind the handshake).
+# the request, e.g. frames pipelined behind the handshake), sndbuf (bytes of
+# send buffer for the socket, so that much of early is queued at once,
+# before the server reads any of it; above net.core.wmem_max only as root).
 #
 # Every Session-ID seen in a 101 answer is appended to
 # <t_logs>/websession-ids-seen, so a test can check that no secret ever
@@ -33,6 +37,7 @@ use warnings;
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use IO::Select ();
 use IO::Socket::INET ();
+use Socket ();
 use MIME::Base64 qw(encode_base64);
 use Digest::SHA qw(sha1_base64);
 use Time::HiRes qw(time);
@@ -73,6 +78,12 @@ sub connect {
         or die "connect to port $port: $@\n";
     binmode $sock;
     $sock->autoflush(1);
+    if ($opt{sndbuf}) {
+        # SO_SNDBUFFORCE (32 on Linux) passes wmem_max for root; else SO_SNDBUF
+        setsockopt($sock, Socket::SOL_SOCKET(), 32, pack('i', $opt{sndbuf}))
+            or setsockopt($sock, Socket::SOL_SOCKET(), Socket::SO_SNDBUF(),
+                          pack('i', $opt{sndbuf}));
+    }
 
     my @hdr = (Host => "localhost:$port", Upgrade => 'websocket',
                Connection => 'Upgrade', 'Sec-WebSocket-Key' => $key,
@@ -374,6 +385,47 @@ sub eventually {
         return 0 if time > $deadline;
         Time::HiRes::sleep(0.1);
     }
+}
+
+# ---- the module's sockets ----------------------------------------------------------
+
+# Their abstract names, as every local user can read them in /proc/net/unix:
+# "mod_websession/<httpd>/spawner.<mac>" and
+# "mod_websession/<httpd>/k<slot>.<gen>.<mac>" (ipc.h; the MAC is what makes
+# the next name unguessable).  Returned without the leading "@".
+my $NAME_MAC = qr/(?:\.[0-9a-f]{32})?/;
+
+sub _unix_names {
+    my($want) = @_;
+    open my $fh, '<', '/proc/net/unix' or return;
+    my @names;
+    while (<$fh>) {
+        my @f = split;
+        push @names, [ $f[6], substr($f[7], 1) ] if @f >= 8 && $f[7] =~ $want;
+    }
+    return @names;
+}
+
+# The spawner's socket of the httpd whose parent is $httpd.
+sub spawner_socket {
+    my($httpd) = @_;
+    my($n) = _unix_names(qr{^\@mod_websession/\Q$httpd\E/spawner$NAME_MAC$});
+    return $n && $n->[1];
+}
+
+# The socket a keeper (pid $keeper) listens on for its session, found by the
+# socket inodes among its descriptors.
+sub keeper_socket {
+    my($keeper) = @_;
+    my %mine;
+    opendir my $d, "/proc/$keeper/fd" or return;
+    for (readdir $d) {
+        my $l = readlink "/proc/$keeper/fd/$_" // next;
+        $mine{$1} = 1 if $l =~ /^socket:\[(\d+)\]$/;
+    }
+    my($n) = grep { $mine{ $_->[0] } }
+             _unix_names(qr{^\@mod_websession/\d+/k\d+\.\d+$NAME_MAC$});
+    return $n && $n->[1];
 }
 
 # ---- keepers ---------------------------------------------------------------------
