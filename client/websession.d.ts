@@ -181,6 +181,14 @@ declare namespace WebSession {
         /** For the HTTP transports, and the plain request that explains a
          *  failed first connection (default `globalThis.fetch`). */
         fetch?: ((input: string, init: RequestInit) => Promise<Response>) | undefined;
+        /**
+         * Behind a load balancer that reads a sticky route from a URL
+         * parameter: once the session's id carries a route
+         * (`<secret>.<route>`, the server's WebSessionRoute), every
+         * re-attach URL gets the query parameter `<routeParam>=.<route>`,
+         * the route only (default: none).
+         */
+        routeParam?: string | null | undefined;
         /** A `Math.random` replacement for the reconnection delays (tests). */
         random?: (() => number) | undefined;
     }

@@ -52,13 +52,16 @@ const options: WebSessionOptions = {
     WebSocket: impl,
     webSocketOptions: { headers: { Cookie: 'a=b' } },
     fetch: (input, init) => fetch(input, init),
+    routeParam: 'ROUTEID',
     random: Math.random,
 };
 const defaults: WebSessionOptions = {
     minBackoff: undefined, maxBackoff: undefined, connectTimeout: undefined,
     fallbackTimeout: undefined, heartbeatTimeout: undefined, transport: undefined,
-    WebSocket: undefined, webSocketOptions: undefined, fetch: undefined, random: undefined,
+    WebSocket: undefined, webSocketOptions: undefined, fetch: undefined, routeParam: undefined,
+    random: undefined,
 };
+const noRoute: WebSessionOptions = { routeParam: null };
 
 // ---- construction, properties ---------------------------------------------
 
@@ -66,6 +69,7 @@ const s = new WebSession('/ws/echo');
 const t = new Same(new URL('wss://example.org/chat'), options);
 const u = new Named('http://localhost/ws/count', { transport: transports[1], WebSocket: browserImpl, fetch });
 const v = new WebSession('ws://localhost/ws/count', defaults);
+void new WebSession('/ws/count', noRoute);
 void new WebSession('https://localhost/x', {});
 
 const url: string = s.url;
@@ -186,6 +190,8 @@ void new WebSession('/x', { transport: 'xhr' });
 void new WebSession('/x', { reconnect: true });
 // @ts-expect-error: a number of ms, not a string
 void new WebSession('/x', { connectTimeout: '10s' });
+// @ts-expect-error: the name of a query parameter
+void new WebSession('/x', { routeParam: true });
 // @ts-expect-error: a URL is needed
 void new WebSession();
 // @ts-expect-error: read-only
