@@ -54,7 +54,11 @@ sub new {
         my $src = catfile($t_logs, 'ssl', $_);
         system('cp', '-p', $src, catfile($d, 'ssl', $_)) if -e $src;
     }
-    my @old = grep { $_ } $vars->{port}, $vars->{vhost2_port}, $vars->{websession_ssl_port};
+    # every port of the harness's configuration: the main one and each
+    # virtual host's (Apache::Test names them <vhost>_port)
+    my @old = grep { $_ } $vars->{port},
+              map { $vars->{$_} } sort grep { /_port$/ && $_ ne 'port' && ($vars->{$_} // '') =~ /^\d+$/ }
+              keys %$vars;
     my @new = free_ports($vars->{port}, scalar @old) or do { $error = 'no free ports'; return };
     my $extra_path = catfile($d, 'extra.conf');
     my $state = catdir($vars->{serverroot}, 'state');
