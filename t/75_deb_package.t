@@ -24,6 +24,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use lib catdir(Apache::Test::vars('top_dir'), 't', 'lib');
 use WSClient;
+use PrivateHttpd qw(poll_until free_ports);
 
 my $top = abs_path(Apache::Test::vars('top_dir'));
 my $pkg = 'libapache2-mod-websession';
@@ -118,7 +119,7 @@ like $load, qr{\ALoadModule websession_module /usr/lib/apache2/modules/mod_webse
 
 # ---- a private Apache with the packaged module and conf ------------------------
 
-my $port = free_port();
+my ($port) = free_ports(Apache::Test::vars('port'), 1) or die "no free port\n";
 my $run = "$scratch/run";
 mkdir $run, 0755 or die "mkdir $run: $!\n";
 (my $scratch_load = $load) =~ s{ (/usr/lib/\S+\.so)$}{ "$root$1"}m;
@@ -242,28 +243,6 @@ sub write_file {
     open my $fh, '>', $file or die "$file: $!\n";
     print $fh $text;
     close $fh or die "$file: $!\n";
-}
-
-sub poll_until {
-    my($seconds, $cond) = @_;
-    my $end = time + $seconds;
-    while (time < $end) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    return $cond->() ? 1 : 0;
-}
-
-# A port below the kernel's range for outgoing connections, free right now.
-sub free_port {
-    for (1 .. 100) {
-        my $p = 20000 + int rand 12000;
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
-                                      Listen => 1, ReuseAddr => 1) or next;
-        close $s;
-        return $p;
-    }
-    die "no free port found\n";
 }
 
 sub diag_logs {
