@@ -4,6 +4,7 @@
 #   make test       install what is missing, build, run every test
 #   make demo       install what is missing, build, run a private Apache on PORT (8080)
 #   make unit       C unit tests under AddressSanitizer
+#   make asan       a second build of the module under ASan + UBSan, in build/asan/
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
@@ -91,6 +92,34 @@ fuzz-smoke:
 
 $(BUILD):
 	mkdir -p $@
+
+# ---- the module under AddressSanitizer + UBSan ------------------------------
+# A second copy of the module, built with the unit tests' sanitizer flags into
+# build/asan/ (objects and .so; .libs/mod_websession.so is left alone): the
+# compiler, defines and include paths apxs uses, minus _FORTIFY_SOURCE (ASan
+# checks the same calls itself, more precisely).
+ASAN_DIR   := $(BUILD)/asan
+ASAN_SO    := $(ASAN_DIR)/mod_websession.so
+ASAN_OBJS  := $(patsubst %.c,$(ASAN_DIR)/obj/%.o,$(notdir $(MOD_SRCS)))
+# (apxs is asked once, and only when these are used.)
+ASAN_CC     = $(eval ASAN_CC := $(shell $(APXS) -q CC))$(ASAN_CC)
+ASAN_CFLAGS = $(eval ASAN_CFLAGS := -fPIC -pipe $(STD) $(WARN) $(SAN) \
+              $(shell $(APXS) -q EXTRA_CPPFLAGS) -I$(shell $(APXS) -q INCLUDEDIR) \
+              $(APR_CFLAGS) -I.)$(ASAN_CFLAGS)
+
+$(ASAN_DIR)/obj/%.o: %.c $(HDRS) | $(ASAN_DIR)/obj
+	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/obj/%.o: $(BUILD)/%.c | $(ASAN_DIR)/obj
+	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+$(ASAN_SO): $(ASAN_OBJS)
+	$(ASAN_CC) -shared $(SAN) -Wl,--as-needed -o $@ $^ -laprutil-1
+
+$(ASAN_DIR)/obj:
+	mkdir -p $@
+
+asan: $(ASAN_SO)
 
 # ---- Apache::Test suite --------------------------------------------------
 # A skipped test file or assertion fails this target (t/run-suite names each
