@@ -5,6 +5,7 @@
 #   make demo       install what is missing, build, run a private Apache on PORT (8080)
 #   make unit       C unit tests under AddressSanitizer
 #   make asan       a second build of the module under ASan + UBSan, in build/asan/
+#   make asan-test  the Apache::Test suite against that build (part of make test)
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make bench      benchmarks against websocketd, mod_proxy, mod_lua, TCP (bench/results.md)
@@ -38,7 +39,7 @@ MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c keeper_state
 HDRS      := $(wildcard *.h)
 
 
-.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick \
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test asan asan-test demo install clean bench bench-quick \
         bench-newsessions \
         mutate mutate-c mutate-js
 
@@ -134,11 +135,20 @@ WEBSESSION_REQUIRE_ALL ?= 1
 apache-test: all
 	WEBSESSION_REQUIRE_ALL=$(WEBSESSION_REQUIRE_ALL) t/run-suite
 
+# The same suite against the module built under ASan + UBSan (build/asan/):
+# t/run-asan fails on a test failure and on any sanitizer report from the
+# handler in httpd's workers, the spawner or a keeper (and on a leak in the
+# spawner or a keeper). ASAN_FILES: some t/*.t only (default all of them).
+ASAN_FILES ?=
+asan-test: asan
+	APXS=$(APXS) WEBSESSION_REQUIRE_ALL=$(WEBSESSION_REQUIRE_ALL) t/run-asan $(ASAN_FILES)
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) apache-test
+	$(MAKE) asan-test
 
 # ---- mutation testing of the browser library -----------------------------
 # Stryker mutates client/websession.js and runs the Node unit tests on the
