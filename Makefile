@@ -114,12 +114,13 @@ $(ASAN_DIR)/obj/%.o: %.c $(HDRS) | $(ASAN_DIR)/obj
 $(ASAN_DIR)/obj/%.o: $(BUILD)/%.c | $(ASAN_DIR)/obj
 	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
 
-# t/setup/asan_exit.c: a leak check before the spawner's and keepers' _exit.
-$(ASAN_DIR)/obj/asan_exit.o: t/setup/asan_exit.c | $(ASAN_DIR)/obj
+# t/setup/asan_exit.c: a leak check before the spawner's and keepers' _exit
+# (keeper_main is wrapped to tell a keeper from the script child it forks).
+$(ASAN_DIR)/obj/asan_exit.o: t/setup/asan_exit.c $(HDRS) | $(ASAN_DIR)/obj
 	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
 
 $(ASAN_SO): $(ASAN_OBJS) $(ASAN_DIR)/obj/asan_exit.o
-	$(ASAN_CC) -shared $(SAN) -Wl,--as-needed -Wl,--wrap=_exit -o $@ $^ -laprutil-1
+	$(ASAN_CC) -shared $(SAN) -Wl,--as-needed -Wl,--wrap=_exit -Wl,--wrap=keeper_main -o $@ $^ -laprutil-1
 
 $(ASAN_DIR)/obj:
 	mkdir -p $@
