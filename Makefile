@@ -4,6 +4,8 @@
 #   make test       install what is missing, build, run every test
 #   make demo       install what is missing, build, run a private Apache on PORT (8080)
 #   make unit       C unit tests under AddressSanitizer
+#   make asan       a second build of the module under ASan + UBSan, in build/asan/
+#   make asan-test  the Apache::Test suite against that build (part of make test)
 #   make fuzz       run the fuzzers for FUZZ_SECONDS each (default 60)
 #   make install    install the module and Debian's websession.load/.conf
 #   make deb        the Debian package (build/deb/*.deb), checked by lintian
@@ -40,7 +42,7 @@ MOD_SRCS  := mod_websession.c $(PURE_SRCS) ipc.c spawner.c keeper.c keeper_state
 HDRS      := $(wildcard *.h)
 
 
-.PHONY: all deps test unit fuzz fuzz-smoke apache-test demo install clean bench bench-quick \
+.PHONY: all deps test unit fuzz fuzz-smoke apache-test asan asan-test demo install clean bench bench-quick \
         bench-newsessions \
         mutate mutate-c mutate-js
 
@@ -95,6 +97,39 @@ fuzz-smoke:
 $(BUILD):
 	mkdir -p $@
 
+# ---- the module under AddressSanitizer + UBSan ------------------------------
+# A second copy of the module, built with the unit tests' sanitizer flags into
+# build/asan/ (objects and .so; .libs/mod_websession.so is left alone): the
+# compiler, defines and include paths apxs uses, minus _FORTIFY_SOURCE (ASan
+# checks the same calls itself, more precisely).
+ASAN_DIR   := $(BUILD)/asan
+ASAN_SO    := $(ASAN_DIR)/mod_websession.so
+ASAN_OBJS  := $(patsubst %.c,$(ASAN_DIR)/obj/%.o,$(notdir $(MOD_SRCS)))
+# (apxs is asked once, and only when these are used.)
+ASAN_CC     = $(eval ASAN_CC := $(shell $(APXS) -q CC))$(ASAN_CC)
+ASAN_CFLAGS = $(eval ASAN_CFLAGS := -fPIC -pipe $(STD) $(WARN) $(SAN) \
+              $(shell $(APXS) -q EXTRA_CPPFLAGS) -I$(shell $(APXS) -q INCLUDEDIR) \
+              $(APR_CFLAGS) -I.)$(ASAN_CFLAGS)
+
+$(ASAN_DIR)/obj/%.o: %.c $(HDRS) | $(ASAN_DIR)/obj
+	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/obj/%.o: $(BUILD)/%.c | $(ASAN_DIR)/obj
+	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+# t/setup/asan_exit.c: a leak check before the spawner's and keepers' _exit
+# (keeper_main is wrapped to tell a keeper from the script child it forks).
+$(ASAN_DIR)/obj/asan_exit.o: t/setup/asan_exit.c $(HDRS) | $(ASAN_DIR)/obj
+	$(ASAN_CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+$(ASAN_SO): $(ASAN_OBJS) $(ASAN_DIR)/obj/asan_exit.o
+	$(ASAN_CC) -shared $(SAN) -Wl,--as-needed -Wl,--wrap=_exit -Wl,--wrap=keeper_main -o $@ $^ -laprutil-1
+
+$(ASAN_DIR)/obj:
+	mkdir -p $@
+
+asan: $(ASAN_SO)
+
 # ---- Apache::Test suite --------------------------------------------------
 # A skipped test file or assertion fails this target (t/run-suite names each
 # with its reason): everything the suite needs is installed by `make deps`.
@@ -104,11 +139,20 @@ WEBSESSION_REQUIRE_ALL ?= 1
 apache-test: all
 	WEBSESSION_REQUIRE_ALL=$(WEBSESSION_REQUIRE_ALL) t/run-suite
 
+# The same suite against the module built under ASan + UBSan (build/asan/):
+# t/run-asan fails on a test failure and on any sanitizer report from the
+# handler in httpd's workers, the spawner or a keeper (and on a leak in the
+# spawner or a keeper). ASAN_FILES: some t/*.t only (default all of them).
+ASAN_FILES ?=
+asan-test: asan
+	APXS=$(APXS) WEBSESSION_REQUIRE_ALL=$(WEBSESSION_REQUIRE_ALL) t/run-asan $(ASAN_FILES)
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) apache-test
+	$(MAKE) asan-test
 
 # ---- mutation testing of the browser library -----------------------------
 # Stryker mutates client/websession.js and runs the Node unit tests on the
