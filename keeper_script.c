@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,7 +258,16 @@ static __attribute__((noreturn)) void script_child(const keeper *k, const int fd
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
-        sigaction(sig, &dfl, NULL);     /* (SIGKILL, SIGSTOP and glibc's own refuse) */
+        if (sigaction(sig, &dfl, NULL) < 0 && sig != SIGKILL && sig != SIGSTOP) {
+            /* glibc keeps two real-time signals for itself and refuses them;
+             * one ignored by whoever started httpd would stay ignored across
+             * execve, so reset it with the system call itself, as
+             * posix_spawn's POSIX_SPAWN_SETSIGDEF does (all-zero: SIG_DFL,
+             * no flags, empty mask). */
+            unsigned long kact[4] = { 0, 0, 0, 0 };
+
+            syscall(SYS_rt_sigaction, sig, kact, NULL, (size_t)8);
+        }
     }
     for (int i = 0; i < 3; i++) {
         if (child_fd(fds[i], i) < 0) {
