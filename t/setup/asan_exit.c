@@ -29,8 +29,10 @@
 
 void __real__exit(int status) __attribute__((noreturn));
 void __wrap__exit(int status) __attribute__((noreturn));
-void __real_keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
-void __wrap_keeper_main(const keeper_env *env, int conn_fd) __attribute__((noreturn));
+void __real_keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
+    __attribute__((noreturn));
+void __wrap_keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
+    __attribute__((noreturn));
 
 static int is_keeper;           /* this process runs keeper_main */
 static int keeper_child;        /* a keeper forked this process */
@@ -46,10 +48,10 @@ __attribute__((constructor)) static void asan_exit_init(void)
     pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-void __wrap_keeper_main(const keeper_env *env, int conn_fd)
+void __wrap_keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
 {
     is_keeper = 1;
-    __real_keeper_main(env, conn_fd);
+    __real_keeper_main(env, conn_fd, first);
 }
 
 void __wrap__exit(int status)
