@@ -29,10 +29,11 @@
 
 void __real__exit(int status) __attribute__((noreturn));
 void __wrap__exit(int status) __attribute__((noreturn));
-void __real_keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
-    __attribute__((noreturn));
-void __wrap_keeper_main(const keeper_env *env, int conn_fd, const ipc_header *first)
-    __attribute__((noreturn));
+/* Declared with keeper_main's own type (keeper.h): when its parameters change,
+ * the definition below no longer compiles, instead of calling the real one
+ * with arguments missing. */
+__typeof__(keeper_main) __real_keeper_main __attribute__((noreturn));
+__typeof__(keeper_main) __wrap_keeper_main __attribute__((noreturn));
 
 static int is_keeper;           /* this process runs keeper_main */
 static int keeper_child;        /* a keeper forked this process */
