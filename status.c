@@ -84,6 +84,12 @@ static double seconds_since(apr_time_t then, apr_time_t now)
     return then && now > then ? (double)(now - then) / APR_USEC_PER_SEC : 0.0;
 }
 
+/* How long the session has been in its state (attached or detached). */
+static double state_seconds(const status_row *w, apr_time_t now)
+{
+    return seconds_since(w->info.detached ? w->info.detached : w->info.attached, now);
+}
+
 /* s as a JSON string, quotes included. */
 static const char *json_str(apr_pool_t *p, const char *s)
 {
@@ -149,7 +155,7 @@ static void emit_json(request_rec *r, const ws_shared *sh, const char *route,
                    " \"script_pid\": %u}",
                    i ? "," : "", fp, json_str(r->pool, w->st.target),
                    json_str(r->pool, w->st.client), state_of(w), transport_of(w),
-                   seconds_since(w->info.detached ? w->info.detached : w->info.attached, now),
+                   state_seconds(w, now),
                    seconds_since(w->info.created, now), w->info.attaches,
                    w->st.msgs_in, w->st.bytes_in, w->st.msgs_out, w->st.bytes_out,
                    w->st.queued_out, w->st.queued_in, (long)w->info.keeper_pid,
@@ -273,7 +279,7 @@ static void emit_html(request_rec *r, const ws_shared *sh, const char *route,
                    " name=\"end\" value=\"%s\"><button>end</button></form></td></tr>\n",
                    fp, ap_escape_html2(r->pool, w->st.target, 1),
                    ap_escape_html2(r->pool, w->st.client, 1), state_of(w),
-                   seconds_since(w->info.detached ? w->info.detached : w->info.attached, now),
+                   state_seconds(w, now),
                    seconds_since(w->info.created, now), transport_of(w), w->info.attaches,
                    w->st.msgs_in, w->st.msgs_out, w->st.bytes_in, w->st.bytes_out,
                    w->st.queued_out, w->st.queued_in, (long)w->info.keeper_pid,
